@@ -1,0 +1,24 @@
+# The project's own commands. `make test` is what CI runs.
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: install run test bench schema lint
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	$(UV) sync --frozen
+
+run: install
+	$(UV) run salesflow-graphql serve
+
+test: install
+	bash scripts/ensure-redis.sh
+	$(UV) run pytest
+
+bench: install
+	$(UV) run python -m bench
+
+schema: install
+	$(UV) run salesflow-graphql export-schema --out schema.graphql
+
+lint: install
+	$(UV) run ruff check salesflow_graphql tests bench

@@ -1,0 +1,1 @@
+"""SalesFlow GraphQL analytics gateway."""

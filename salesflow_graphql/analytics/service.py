@@ -1,0 +1,114 @@
+"""Analytics services: fetch through the request's loaders, compute off the loop, cache.
+
+The pure computation lives in :mod:`.sales` and :mod:`.stock`; these classes
+only validate arguments, gather the frames, run the computation in a worker
+thread and cache its result (keyed by every argument that changes the answer;
+the answer does not depend on the caller's role).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from ..cache import Cache
+from ..config import Settings
+from ..errors import BadUserInput
+from ..sor.loaders import Loaders
+from .periods import DateRange, Granularity, validated_range, window_ending
+from .sales import SalesAnalytics, compute_sales_analytics
+from .stock import StockAnalytics, compute_stock_analytics
+
+DEFAULT_RANGE_DAYS = 30
+
+
+class SalesAnalyticsService:
+    """KPIs, trend and rankings of sales over a date range."""
+
+    def __init__(self, cache: Cache, settings: Settings) -> None:
+        self.cache = cache
+        self.settings = settings
+
+    async def compute_sales_analytics(
+        self,
+        loaders: Loaders,
+        period: DateRange | None = None,
+        granularity: Granularity = Granularity.DAY,
+        top: int = 10,
+    ) -> SalesAnalytics:
+        if not 1 <= top <= self.settings.max_top:
+            raise BadUserInput(f"top must be between 1 and {self.settings.max_top}", field="top")
+        today = loaders.today()
+        if period is None:
+            period = window_ending(today, DEFAULT_RANGE_DAYS)
+        else:
+            period = validated_range(
+                period.start, period.end, max_days=self.settings.max_range_days
+            )
+        key = f"analytics:sales:{today}:{period.start}:{period.end}:{granularity}:{top}"
+
+        async def compute() -> SalesAnalytics:
+            window, catalogue, inventory = await asyncio.gather(
+                loaders.sales_since(period.previous().start),
+                loaders.catalogue(),
+                loaders.inventory(),
+            )
+            return await asyncio.to_thread(
+                compute_sales_analytics,
+                window.items,
+                catalogue.frame,
+                inventory.frame,
+                period,
+                granularity,
+                top,
+            )
+
+        return await self.cache.get_or_load(
+            key, self.settings.analytics_ttl_s, compute, layer="analytics"
+        )
+
+
+class StockAnalyticsService:
+    """Stock KPIs and per-product status, cover and reorder suggestions."""
+
+    def __init__(self, cache: Cache, settings: Settings) -> None:
+        self.cache = cache
+        self.settings = settings
+
+    async def compute_stock_analytics(
+        self, loaders: Loaders, lookback_days: int = 30, lead_time_days: int = 7
+    ) -> tuple[datetime, StockAnalytics]:
+        """The analytics and the moment they were computed (``asOf``)."""
+        if not 1 <= lookback_days <= self.settings.max_lookback_days:
+            raise BadUserInput(
+                f"lookbackDays must be between 1 and {self.settings.max_lookback_days}",
+                field="lookbackDays",
+            )
+        if not 0 <= lead_time_days <= self.settings.max_lead_time_days:
+            raise BadUserInput(
+                f"leadTimeDays must be between 0 and {self.settings.max_lead_time_days}",
+                field="leadTimeDays",
+            )
+        today = loaders.today()
+        lookback = window_ending(today, lookback_days)
+        key = f"analytics:stock:{today}:{lookback_days}:{lead_time_days}"
+
+        async def compute() -> tuple[datetime, StockAnalytics]:
+            window, catalogue, inventory = await asyncio.gather(
+                loaders.sales_since(lookback.start), loaders.catalogue(), loaders.inventory()
+            )
+            as_of = datetime.now(self.settings.tz)
+            result = await asyncio.to_thread(
+                compute_stock_analytics,
+                window.items,
+                catalogue.frame,
+                inventory.frame,
+                today,
+                lookback_days,
+                lead_time_days,
+            )
+            return as_of, result
+
+        return await self.cache.get_or_load(
+            key, self.settings.analytics_ttl_s, compute, layer="analytics"
+        )

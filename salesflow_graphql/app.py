@@ -1,0 +1,91 @@
+"""The ASGI application: ``/graphql`` plus plain-HTTP health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+
+from .config import Settings
+from .metrics import REGISTRY
+from .runtime import Runtime
+
+READY_TIMEOUT_S = 2.0
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
+    """The gateway. Given a started ``runtime`` it uses it; otherwise its lifespan starts one."""
+    owned = runtime is None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal runtime
+        if runtime is None:
+            runtime = await Runtime.start(settings or Settings.from_env())
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            if owned:
+                await runtime.close()
+
+    graphql = _LazyGraphQL()
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    return app
+
+
+class _LazyGraphQL:
+    """Builds the GraphQL endpoint on first use, once the runtime exists."""
+
+    def __init__(self) -> None:
+        self._endpoint = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._endpoint is None:
+            from .graphql.endpoint import GraphQLEndpoint
+
+            self._endpoint = GraphQLEndpoint(scope["app"].state.runtime)
+        await self._endpoint(scope, receive, send)
+
+
+async def healthz(request: Request) -> Response:
+    """The process is alive and serving."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Dependencies answer: the system of record and, when configured, Redis."""
+    runtime: Runtime = request.app.state.runtime
+    java, redis = await asyncio.gather(
+        runtime.client.probe(READY_TIMEOUT_S), runtime.cache.ping()
+    )
+    checks = {
+        "systemOfRecord": "ok" if java else "unavailable",
+        "breaker": str(runtime.client.breaker.state),
+        "cache": runtime.cache.backend + (":ok" if redis else ":unavailable"),
+    }
+    ready = java and redis
+    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                        status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,95 @@
+"""``salesflow-graphql``: serve the gateway, run the Java stand-in, mint tokens, export the schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .auth import Role, mint_access_token
+from .config import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="salesflow-graphql", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway (embedded default without settings)")
+    serve.add_argument("--host", help="interface (default SALESFLOW_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default SALESFLOW_PORT or 8000)")
+
+    standin = commands.add_parser("standin", help="serve the Java stand-in on its own socket")
+    standin.add_argument("--host", default="127.0.0.1")
+    standin.add_argument("--port", type=int, default=8080)
+    standin.add_argument("--products-bulk", action="store_true", help="serve POST /products/bulk")
+
+    token = commands.add_parser("token", help="mint an access token with the configured secret")
+    token.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--subject", default="+15550000000", help="the user's phone number")
+
+    export = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
+    export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return {
+        "serve": _serve,
+        "standin": _standin,
+        "token": _token,
+        "export-schema": _export_schema,
+    }[args.command](settings, args)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if settings.embedded:
+        print("SalesFlow gateway on its embedded default: seeded demo shop, no Java, no Redis.")
+        print(f"GraphiQL: http://{host}:{port}/graphql   (paste a token under Headers)")
+        for role in Role:
+            print(f'{role.value:5} {{"Authorization": "Bearer {mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)}"}}')
+        sys.stdout.flush()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _standin(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .sor.standin import create_standin_from_settings
+
+    standin = create_standin_from_settings(settings)
+    standin.products_bulk = args.products_bulk or settings.standin_products_bulk
+    print(f"Java stand-in: http://{args.host}:{args.port}/api/v1 (secret from SALESFLOW_JWT_SECRET)")
+    sys.stdout.flush()
+    uvicorn.run(standin.app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    print(mint_access_token(settings.jwt_secret, args.role, subject=args.subject, ttl_s=args.ttl))
+    return 0
+
+
+def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from .graphql.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if args.out:
+        args.out.write_text(sdl)
+    else:
+        sys.stdout.write(sdl)
+    return 0

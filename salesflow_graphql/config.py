@@ -1,0 +1,170 @@
+"""One typed settings object, read from ``SALESFLOW_*`` environment variables.
+
+Every field's environment variable is ``SALESFLOW_`` + the field name in upper
+case. Values are parsed by the field's type and checked by its bounds; all bad
+values are reported together, each naming its variable, before start-up goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import Any, get_type_hints
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PREFIX = "SALESFLOW_"
+#: The secret the embedded default signs with; production must set its own.
+DEMO_JWT_SECRET = "salesflow-demo-secret-change-me-in-production-0123456789"
+
+
+class SettingsError(ValueError):
+    """Start-up refused: one line per bad variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("Invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+def _bounded(low: float | None = None, high: float | None = None, **meta: Any) -> Any:
+    return {"low": low, "high": high, **meta}
+
+
+def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None) -> Any:
+    return field(default=default, metadata=_bounded(low, high, help=help))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway can be told; see README for each variable."""
+
+    # --- system of record ---
+    java_api_url: str | None = setting(
+        None, "Base URL of the Java API including /api/v1; unset = embedded stand-in"
+    )
+    jwt_secret: str = setting(DEMO_JWT_SECRET, "HS256 secret shared with the Java service")
+    java_connect_timeout_s: float = setting(2.0, "Connect timeout toward Java", low=0.05, high=60)
+    java_read_timeout_s: float = setting(30.0, "Read timeout toward Java", low=0.05, high=600)
+    java_max_concurrency: int = setting(8, "Concurrent calls toward Java", low=1, high=256)
+    java_retries: int = setting(2, "Retries of idempotent GETs", low=0, high=10)
+    java_backoff_s: float = setting(0.2, "First retry backoff (doubles, with jitter)", low=0, high=30)
+    breaker_failures: int = setting(5, "Consecutive failures that open the breaker", low=1, high=1000)
+    breaker_reset_s: float = setting(10.0, "Seconds the breaker stays open before a probe", low=0.01)
+    # --- cache ---
+    redis_url: str | None = setting(None, "Redis URL; unset = memory cache and in-process jobs")
+    catalogue_ttl_s: float = setting(60.0, "TTL of products and inventory fetched from Java", low=0)
+    sales_ttl_s: float = setting(60.0, "TTL of sales windows fetched from Java", low=0)
+    analytics_ttl_s: float = setting(60.0, "TTL of computed analytics and cached answers", low=0)
+    # --- limits ---
+    max_top: int = setting(100, "Largest `top` accepted", low=1, high=10_000)
+    max_range_days: int = setting(1095, "Longest date range in days", low=1, high=3660)
+    max_lookback_days: int = setting(365, "Longest stock lookback in days", low=1, high=3660)
+    max_lead_time_days: int = setting(365, "Longest lead time in days", low=0, high=3660)
+    # --- serving ---
+    host: str = setting("127.0.0.1", "Interface the gateway binds to")
+    port: int = setting(8000, "Port the gateway listens on", low=1, high=65535)
+    graphiql: bool = setting(True, "Serve GraphiQL at GET /graphql")
+    timezone: str = setting("", "IANA zone for business dates; empty = the server's local zone")
+    log_level: str = setting("INFO", "Log level")
+    # --- embedded stand-in ---
+    demo_seed: int = setting(20240601, "Seed of the demo shop", low=0)
+    standin_products_bulk: bool = setting(False, "Stand-in serves POST /products/bulk")
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Java URL is set: the stand-in runs in process."""
+        return self.java_api_url is None
+
+    @property
+    def tz(self) -> tzinfo:
+        if not self.timezone:
+            local = datetime.now().astimezone().tzinfo
+            assert local is not None
+            return local
+        return ZoneInfo(self.timezone)
+
+    def today(self) -> date:
+        """The business's calendar date now (server-local unless `timezone` is set)."""
+        return datetime.now(self.tz).date()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate; raise :class:`SettingsError` naming every bad variable."""
+        environ = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in dataclasses.fields(cls):
+            var = PREFIX + f.name.upper()
+            raw = environ.get(var)
+            if raw is None or (raw.strip() == "" and f.default is None):
+                continue
+            try:
+                values[f.name] = _parse(raw.strip(), hints[f.name], f.metadata)
+            except ValueError as exc:
+                problems.append(f"{var}={raw!r}: {exc}")
+        settings = cls(**values) if not problems else None
+        if settings is not None:
+            problems.extend(settings._cross_checks(environ))
+        if problems:
+            raise SettingsError(problems)
+        assert settings is not None
+        return settings
+
+    def _cross_checks(self, environ: Mapping[str, str]) -> list[str]:
+        problems = []
+        for name in ("java_api_url", "redis_url"):
+            url = getattr(self, name)
+            if url is not None:
+                parsed = urlparse(url)
+                schemes = ("http", "https") if name == "java_api_url" else ("redis", "rediss", "unix")
+                if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+                    problems.append(
+                        f"{PREFIX}{name.upper()}={url!r}: expected a {'/'.join(schemes)} URL"
+                    )
+        if self.timezone:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(f"{PREFIX}TIMEZONE={self.timezone!r}: unknown IANA time zone")
+        if not self.embedded and self.jwt_secret == DEMO_JWT_SECRET:
+            problems.append(
+                f"{PREFIX}JWT_SECRET must be set to the Java service's secret when "
+                f"{PREFIX}JAVA_API_URL is set (the demo secret is for the embedded default only)"
+            )
+        if len(self.jwt_secret.encode()) < 32:
+            problems.append(f"{PREFIX}JWT_SECRET: must be at least 32 bytes for HS256")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            problems.append(f"{PREFIX}LOG_LEVEL={self.log_level!r}: one of DEBUG, INFO, WARNING, ERROR")
+        return problems
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse(raw: str, kind: Any, meta: Mapping[str, Any]) -> Any:
+    base = kind
+    if getattr(kind, "__args__", None):  # Optional[X]
+        base = next(a for a in kind.__args__ if a is not type(None))
+    if base is bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if base is str:
+        return raw
+    try:
+        value = base(raw)
+    except ValueError:
+        raise ValueError(f"expected {'a whole number' if base is int else 'a number'}") from None
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and value < low:
+        raise ValueError(f"must be at least {low}")
+    if high is not None and value > high:
+        raise ValueError(f"must be at most {high}")
+    return value

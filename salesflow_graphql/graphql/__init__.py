@@ -1,0 +1,1 @@
+"""The GraphQL layer: Strawberry types, thin resolvers, context, extensions, HTTP endpoint."""

@@ -1,0 +1,43 @@
+"""The per-request context every resolver sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..auth import Principal
+from ..errors import Unauthenticated
+from ..sor.loaders import Loaders
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+
+@dataclass
+class RequestState:
+    """What the HTTP endpoint and the execution tell each other about one request."""
+
+    request_id: str
+    principal: Principal | None
+    #: Set by the execution: the answer is a query's, without errors, safe to reuse.
+    cacheable: bool = False
+    #: Cleared by any resolver whose answer depends on who asks beyond the role.
+    shareable: bool = True
+
+
+@dataclass
+class GatewayContext:
+    """Runtime services, the caller, and this request's loaders."""
+
+    runtime: Runtime
+    state: RequestState
+    loaders: Loaders
+    request: Any = None
+    response: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def principal(self) -> Principal:
+        if self.state.principal is None:
+            raise Unauthenticated("A valid bearer token is required.")
+        return self.state.principal

@@ -1,0 +1,78 @@
+"""Per-request DataLoaders: each (resource, window) is fetched at most once per request.
+
+Java has no multi-get, so a batch of product ids or skus is served from the
+whole catalogue (one ``GET /products``, cached across requests), never from N
+single GETs: a dashboard page needs dozens of products and the catalogue is one
+small call. ``bench/analytics.py`` measures both ways.
+
+Sales windows are served from the widest window already asked for in this
+request: asking for 30 days after 60 were fetched cuts the 60-day lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from .frames import Catalogue, Inventory, SalesWindow
+from .records import InventoryResponse, ProductDto
+from .source import SystemOfRecord
+
+
+class Loaders:
+    """The loaders of one request, bound to the caller's token."""
+
+    def __init__(self, source: SystemOfRecord, token: str | None) -> None:
+        self.source = source
+        self.token = token
+        self._resources: DataLoader[str, Any] = DataLoader(self._load_resources)
+        self.products_by_id: DataLoader[int, ProductDto | None] = DataLoader(self._load_by_id)
+        self.products_by_sku: DataLoader[str, ProductDto | None] = DataLoader(self._load_by_sku)
+        self.inventory_by_sku: DataLoader[str, InventoryResponse | None] = DataLoader(
+            self._load_inventory_by_sku
+        )
+        self._windows: DataLoader[int, SalesWindow] = DataLoader(self._load_windows)
+        self._widest: tuple[int, asyncio.Future[SalesWindow]] | None = None
+
+    def today(self) -> date:
+        return self.source.today()
+
+    async def catalogue(self) -> Catalogue:
+        return await self._resources.load("catalogue")  # type: ignore[no-any-return]
+
+    async def inventory(self) -> Inventory:
+        return await self._resources.load("inventory")  # type: ignore[no-any-return]
+
+    async def sales_since(self, start: date) -> SalesWindow:
+        """Sale lines dated ``start`` or later (up to today)."""
+        days = max(0, (self.today() - start).days)
+        if self._widest is not None and self._widest[0] >= days:
+            return (await self._widest[1]).since(start)
+        future = asyncio.ensure_future(self._windows.load(days))
+        if self._widest is None or days > self._widest[0]:
+            self._widest = (days, future)
+        return (await future).since(start)
+
+    async def _load_resources(self, names: Sequence[str]) -> list[Any]:
+        fetchers = {"catalogue": self.source.catalogue, "inventory": self.source.inventory}
+        return list(await asyncio.gather(*(fetchers[name](self.token) for name in names)))
+
+    async def _load_by_id(self, ids: Sequence[int]) -> list[ProductDto | None]:
+        by_id = (await self.catalogue()).by_id
+        return [by_id.get(i) for i in ids]
+
+    async def _load_by_sku(self, skus: Sequence[str]) -> list[ProductDto | None]:
+        by_sku = (await self.catalogue()).by_sku
+        return [by_sku.get(s) for s in skus]
+
+    async def _load_inventory_by_sku(self, skus: Sequence[str]) -> list[InventoryResponse | None]:
+        by_sku = (await self.inventory()).by_sku
+        return [by_sku.get(s) for s in skus]
+
+    async def _load_windows(self, days: Sequence[int]) -> list[SalesWindow]:
+        widest = await self.source.sales_window(max(days), self.token)
+        return [widest.since(self.source.today() - timedelta(days=d)) for d in days]
