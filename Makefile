@@ -15,7 +15,7 @@ test: install
 	$(UV) run pytest
 
 bench: install
-	$(UV) run python -m bench
+	$(UV) run python bench/analytics.py
 
 schema: install
 	$(UV) run salesflow-graphql export-schema --out schema.graphql

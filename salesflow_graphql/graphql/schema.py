@@ -25,8 +25,8 @@ def create_schema() -> strawberry.Schema:
         extensions=[
             ErrorCodes,
             ResponseCacheEligibility,
-            ParserCache(maxsize=PARSER_CACHE_SIZE),
-            ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+            lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),  # the LRU itself is shared
+            lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
         ],
         config=StrawberryConfig(auto_camel_case=True),
     )

@@ -21,7 +21,6 @@ ITEM_COLUMNS = (
     "sale_id", "sold_at", "sale_date", "product_id", "sku", "product_name",
     "quantity", "unit_price", "subtotal",
 )
-UNCATEGORIZED = "Uncategorized"
 
 _sales_decoder = msgspec.json.Decoder(list[SaleResponse])
 _products_decoder = msgspec.json.Decoder(list[ProductDto])
@@ -40,8 +39,8 @@ def items_frame_from_sales(sales: Sequence[SaleResponse]) -> pd.DataFrame:
             "sold_at": sold_at_index,
             "sale_date": sold_at_index.normalize(),
             "product_id": np.fromiter((i.product_id for i in lines), np.int64, len(lines)),
-            "sku": pd.array([i.sku or "" for i in lines], dtype="string"),
-            "product_name": pd.array([i.product_name or "" for i in lines], dtype="string"),
+            "sku": pd.array([i.sku or "" for i in lines], dtype="str"),
+            "product_name": pd.array([i.product_name or "" for i in lines], dtype="str"),
             "quantity": np.fromiter((i.quantity for i in lines), np.int64, len(lines)),
             "unit_price": np.fromiter((i.unit_price for i in lines), np.float64, len(lines)),
             "subtotal": np.fromiter((i.subtotal for i in lines), np.float64, len(lines)),
@@ -55,8 +54,8 @@ def catalogue_frame_from_products(products: Sequence[ProductDto]) -> pd.DataFram
     return pd.DataFrame(
         {
             "product_id": np.array([p.id for p in known], dtype=np.int64),
-            "sku": pd.array([p.sku for p in known], dtype="string"),
-            "name": pd.array([p.name for p in known], dtype="string"),
+            "sku": pd.array([p.sku for p in known], dtype="str"),
+            "name": pd.array([p.name for p in known], dtype="str"),
             "price": np.array([p.price for p in known], dtype=np.float64),
             "stock_quantity": np.array([p.stock_quantity for p in known], dtype=np.int64),
             "low_stock_threshold": np.array([p.low_stock_threshold for p in known], dtype=np.int64),
@@ -67,8 +66,8 @@ def catalogue_frame_from_products(products: Sequence[ProductDto]) -> pd.DataFram
 def inventory_frame_from_rows(rows: Sequence[InventoryResponse]) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "sku": pd.array([r.sku for r in rows], dtype="string"),
-            "category": pd.array([r.category or UNCATEGORIZED for r in rows], dtype="string"),
+            "sku": pd.array([r.sku for r in rows], dtype="str"),
+            "category": pd.array([r.category or "" for r in rows], dtype="str"),
             "cost": np.array([np.nan if r.cost is None else r.cost for r in rows], dtype=np.float64),
         }
     )

@@ -1,0 +1,313 @@
+"""Sales analytics over a date range: KPIs, trend, top products, categories.
+
+Pure function over the frames of :mod:`.frames`; implements API.md "Definitions".
+
+Choices where API.md is silent:
+
+- A sale belongs to the range by its ``sale_date`` (server-local calendar date);
+  ``sold_at`` is only used to find a deleted product's latest snapshot.
+- Products are grouped by ``product_id``. ``sku``/``name`` are the current
+  catalogue values; for a product no longer in the catalogue they are the
+  snapshot of its latest line in the range (latest ``sold_at``, then highest
+  ``sale_id``). Using the range, not the whole frame, keeps the answer
+  independent of how much extra history the caller fetched.
+- A product's category is the inventory row of that resolved sku; a missing
+  row or an empty category is "Uncategorized".
+- Money is rounded to cents (half to even) at the end; rankings compare the
+  rounded revenue so equal-looking revenues fall to the sku/name tie-break.
+- Ratios (itemsPerOrder, revenueChange, shareOfRevenue) are not rounded.
+  revenueChange is None when the previous revenue rounds to 0.00, as clients
+  then see ``previousRevenue: 0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from salesflow_graphql.analytics.frames import as_text, epoch_days
+from salesflow_graphql.analytics.money import cents, cents_list
+from salesflow_graphql.analytics.periods import DateRange, Granularity, bucket_of_day, epoch_day
+from salesflow_graphql.errors import BadUserInput
+
+UNCATEGORIZED = "Uncategorized"
+
+
+@dataclass(frozen=True, slots=True)
+class SalesKpis:
+    """Headline numbers of a range, compared with the range just before it."""
+
+    revenue: float
+    orders: int
+    units_sold: int
+    average_order_value: float
+    items_per_order: float
+    distinct_products: int
+    previous_revenue: float
+    revenue_change: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SalesPoint:
+    """One trend bucket; ``period`` is the bucket's calendar start."""
+
+    period: date
+    revenue: float
+    orders: int
+    units_sold: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSales:
+    """A product's sales in the range; sku/name are current (snapshot if deleted)."""
+
+    product_id: int
+    sku: str
+    name: str
+    revenue: float
+    units_sold: int
+    orders: int
+    share_of_revenue: float
+
+
+@dataclass(frozen=True, slots=True)
+class CategorySales:
+    """A category's sales in the range."""
+
+    category: str
+    revenue: float
+    units_sold: int
+    share_of_revenue: float
+
+
+@dataclass(frozen=True, slots=True)
+class SalesAnalytics:
+    """Everything ``salesAnalytics`` answers, before GraphQL mapping."""
+
+    range: DateRange
+    previous_range: DateRange
+    kpis: SalesKpis
+    trend: list[SalesPoint]
+    top_products: list[ProductSales]
+    categories: list[CategorySales]
+
+
+def compute_sales_analytics(
+    items: pd.DataFrame,
+    catalogue: pd.DataFrame,
+    inventory: pd.DataFrame,
+    period: DateRange,
+    granularity: Granularity = Granularity.DAY,
+    top: int = 10,
+) -> SalesAnalytics:
+    """Compute the sales analytics of ``period`` (inclusive) from item lines.
+
+    ``items`` may cover more days than ``period`` and its previous range; other
+    days are ignored. Vectorised: no Python work per item line.
+    """
+    if top < 0:
+        raise BadUserInput(f"top must be >= 0, got {top}", field="top")
+    previous = period.previous()
+    sale_day = epoch_days(items["sale_date"])
+    first_day = epoch_day(period.start)
+    in_previous = (sale_day >= epoch_day(previous.start)) & (sale_day < first_day)
+    rows = np.flatnonzero((sale_day >= first_day) & (sale_day <= epoch_day(period.end)))
+
+    subtotal_all = items["subtotal"].to_numpy(dtype=np.float64)
+    previous_revenue = float(subtotal_all[in_previous].sum())
+    lines = _Lines(
+        rows=rows,
+        day_offset=sale_day[rows] - first_day,
+        subtotal=subtotal_all[rows],
+        quantity=items["quantity"].to_numpy(dtype=np.int64)[rows],
+        sale_codes=pd.factorize(items["sale_id"].to_numpy(dtype=np.int64)[rows])[0],
+        product_ids=items["product_id"].to_numpy(dtype=np.int64)[rows],
+    )
+    products = _product_totals(lines, items, catalogue, inventory)
+    revenue = float(lines.subtotal.sum())
+    return SalesAnalytics(
+        range=period,
+        previous_range=previous,
+        kpis=_kpis(lines, revenue, previous_revenue, products.count),
+        trend=_trend(lines, period, granularity),
+        top_products=_top_products(products, revenue, top),
+        categories=_categories(products, revenue),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Lines:
+    """The item lines of the range, as aligned numpy arrays."""
+
+    rows: np.ndarray  # positions in the items frame
+    day_offset: np.ndarray  # 0 = period.start
+    subtotal: np.ndarray
+    quantity: np.ndarray
+    sale_codes: np.ndarray  # dense 0..n_sales-1
+    product_ids: np.ndarray
+
+    @property
+    def order_count(self) -> int:
+        return int(self.sale_codes.max()) + 1 if len(self.sale_codes) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _ProductTotals:
+    """Per-product sums of the range, indexed by product code."""
+
+    product_id: np.ndarray
+    sku: list[str]
+    name: list[str]
+    category: list[str]
+    revenue: np.ndarray
+    units: np.ndarray
+    orders: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.product_id)
+
+
+def _kpis(lines: _Lines, revenue: float, previous_revenue: float, products: int) -> SalesKpis:
+    orders = lines.order_count
+    units = int(lines.quantity.sum())
+    previous_cents = cents(previous_revenue)
+    return SalesKpis(
+        revenue=cents(revenue),
+        orders=orders,
+        units_sold=units,
+        average_order_value=cents(revenue / orders) if orders else 0.0,
+        items_per_order=units / orders if orders else 0.0,
+        distinct_products=products,
+        previous_revenue=previous_cents,
+        revenue_change=revenue / previous_revenue - 1 if previous_cents != 0 else None,
+    )
+
+
+def _trend(lines: _Lines, period: DateRange, granularity: Granularity) -> list[SalesPoint]:
+    starts, day_bucket = bucket_of_day(period, granularity)
+    buckets = len(starts)
+    bucket = day_bucket[lines.day_offset]
+    revenue = np.bincount(bucket, weights=lines.subtotal, minlength=buckets)
+    units = _int_sums(bucket, lines.quantity, buckets)
+    orders = _distinct_pairs(lines.sale_codes, bucket, buckets)
+    return [
+        SalesPoint(period=start, revenue=money, orders=int(o), units_sold=int(u))
+        for start, money, o, u in zip(
+            starts, cents_list(revenue.tolist()), orders, units, strict=True
+        )
+    ]
+
+
+def _product_totals(
+    lines: _Lines, items: pd.DataFrame, catalogue: pd.DataFrame, inventory: pd.DataFrame
+) -> _ProductTotals:
+    codes, product_ids = pd.factorize(lines.product_ids)
+    count = len(product_ids)
+    sku, name = _product_labels(codes, np.asarray(product_ids), lines, items, catalogue)
+    return _ProductTotals(
+        product_id=np.asarray(product_ids, dtype=np.int64),
+        sku=sku,
+        name=name,
+        category=_categories_of(sku, inventory),
+        revenue=np.bincount(codes, weights=lines.subtotal, minlength=count),
+        units=_int_sums(codes, lines.quantity, count),
+        orders=_distinct_pairs(lines.sale_codes, codes, count),
+    )
+
+
+def _product_labels(
+    codes: np.ndarray,
+    product_ids: np.ndarray,
+    lines: _Lines,
+    items: pd.DataFrame,
+    catalogue: pd.DataFrame,
+) -> tuple[list[str], list[str]]:
+    """Current sku/name per product code; latest snapshot for deleted products."""
+    current = catalogue.drop_duplicates("product_id", keep="last")
+    position = pd.Index(current["product_id"].to_numpy(dtype=np.int64)).get_indexer(product_ids)
+    known = position >= 0
+    sku = np.empty(len(product_ids), dtype=object)
+    name = np.empty(len(product_ids), dtype=object)
+    sku[known] = current["sku"].to_numpy(dtype=object)[position[known]]
+    name[known] = current["name"].to_numpy(dtype=object)[position[known]]
+    if not known.all():
+        deleted_lines = np.flatnonzero(~known[codes])
+        line_codes = codes[deleted_lines]
+        frame_rows = lines.rows[deleted_lines]
+        sold_at = items["sold_at"].to_numpy()[frame_rows]
+        sale_ids = items["sale_id"].to_numpy(dtype=np.int64)[frame_rows]
+        # Sort by product, then time, sale id and row: the last line per product wins.
+        order = np.lexsort((frame_rows, sale_ids, sold_at, line_codes))
+        sorted_codes = line_codes[order]
+        is_last = np.append(sorted_codes[1:] != sorted_codes[:-1], True)
+        latest_rows = frame_rows[order][is_last]
+        latest_codes = sorted_codes[is_last]
+        # Take the few rows first: converting a whole string column would cost 1M objects.
+        sku[latest_codes] = items["sku"].iloc[latest_rows].to_numpy(dtype=object)
+        name[latest_codes] = items["product_name"].iloc[latest_rows].to_numpy(dtype=object)
+    return [as_text(value) for value in sku], [as_text(value) for value in name]
+
+
+def _categories_of(skus: list[str], inventory: pd.DataFrame) -> list[str]:
+    by_sku = inventory.drop_duplicates("sku", keep="last")
+    position = pd.Index(by_sku["sku"].to_numpy(dtype=object)).get_indexer(skus)
+    names = by_sku["category"].to_numpy(dtype=object)
+    return [
+        (as_text(names[p]) or UNCATEGORIZED) if p >= 0 else UNCATEGORIZED for p in position.tolist()
+    ]
+
+
+def _top_products(products: _ProductTotals, total: float, top: int) -> list[ProductSales]:
+    revenue = cents_list(products.revenue.tolist())
+    ranked = sorted(range(products.count), key=lambda i: (-revenue[i], products.sku[i]))[:top]
+    return [
+        ProductSales(
+            product_id=int(products.product_id[i]),
+            sku=products.sku[i],
+            name=products.name[i],
+            revenue=revenue[i],
+            units_sold=int(products.units[i]),
+            orders=int(products.orders[i]),
+            share_of_revenue=_share(float(products.revenue[i]), total),
+        )
+        for i in ranked
+    ]
+
+
+def _categories(products: _ProductTotals, total: float) -> list[CategorySales]:
+    codes, names = pd.factorize(np.asarray(products.category, dtype=object))
+    count = len(names)
+    revenue = np.bincount(codes, weights=products.revenue, minlength=count)
+    units = _int_sums(codes, products.units, count)
+    rounded = cents_list(revenue.tolist())
+    ranked = sorted(range(count), key=lambda i: (-rounded[i], str(names[i])))
+    return [
+        CategorySales(
+            category=str(names[i]),
+            revenue=rounded[i],
+            units_sold=int(units[i]),
+            share_of_revenue=_share(float(revenue[i]), total),
+        )
+        for i in ranked
+    ]
+
+
+def _int_sums(codes: np.ndarray, values: np.ndarray, length: int) -> np.ndarray:
+    """Integer sums per code (bincount sums in float64, exact below 2**53)."""
+    return np.rint(np.bincount(codes, weights=values, minlength=length)).astype(np.int64)
+
+
+def _distinct_pairs(sale_codes: np.ndarray, group: np.ndarray, length: int) -> np.ndarray:
+    """Number of distinct sales per group (a sale counts once per group it touches)."""
+    if len(sale_codes) == 0:
+        return np.zeros(length, dtype=np.int64)
+    pairs = pd.unique(sale_codes.astype(np.int64) * length + group)
+    return np.bincount(pairs % length, minlength=length)
+
+
+def _share(amount: float, total: float) -> float:
+    return amount / total if cents(total) != 0 else 0.0
