@@ -42,7 +42,7 @@ class Cache:
         self,
         redis_url: str | None = None,
         *,
-        namespace: str = "salesflow:",
+        namespace: str = "salesflow",
         redis_timeout_s: float = 1.0,
         redis_retry_s: float = 5.0,
     ) -> None:

@@ -45,7 +45,10 @@ class GatewayGraphQL(GraphQL):
         self.runtime = runtime
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:  # type: ignore[override]
-        state: RequestState = request.scope["state"][STATE_KEY]
+        # The GraphiQL page (and, later, WebSockets) arrive without a checked principal.
+        state = request.scope.get("state", {}).get(STATE_KEY) or RequestState(
+            request_id=uuid.uuid4().hex[:16], principal=None
+        )
         token = state.principal.token if state.principal else None
         return GatewayContext(
             runtime=self.runtime,
