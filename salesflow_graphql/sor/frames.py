@@ -31,7 +31,11 @@ def items_frame_from_sales(sales: Sequence[SaleResponse]) -> pd.DataFrame:
     """One row per item line, in the dtypes of :data:`ITEM_COLUMNS`."""
     counts = np.fromiter((len(s.items) for s in sales), dtype=np.int64, count=len(sales))
     lines = [item for sale in sales for item in sale.items]
-    sold_at = np.array([s.sale_date for s in sales], dtype="datetime64[us]").repeat(counts)
+    sold_at = pd.to_datetime(
+        np.array([s.sale_date for s in sales], dtype=object), format="ISO8601"
+    ).to_numpy().repeat(counts)
+    if sold_at.dtype.kind != "M":  # pandas keeps an offset if Java ever sends one
+        raise ValueError("saleDate must be an ISO local date-time")
     sold_at_index = pd.DatetimeIndex(sold_at)
     return pd.DataFrame(
         {
