@@ -12,6 +12,7 @@ run: install
 
 test: install
 	bash scripts/ensure-redis.sh
+	$(UV) run ruff check salesflow_graphql tests bench
 	$(UV) run pytest
 
 bench: install

@@ -29,11 +29,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import analytics_compute  # noqa: E402
-from loadgen import build_post, run_load  # noqa: E402
+import analytics_compute
+from loadgen import build_post, run_load
 
-from salesflow_graphql.auth import Role, mint_access_token  # noqa: E402
-from salesflow_graphql.config import Settings  # noqa: E402
+from salesflow_graphql.auth import Role, mint_access_token
+from salesflow_graphql.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,10 @@ def _free_port() -> int:
 def _process(args: list[str], env: dict[str, str], port: int, ready_path: str):
     proc = subprocess.Popen(
         [sys.executable, "-m", "salesflow_graphql", *args],
-        env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
@@ -99,12 +102,26 @@ def bench_compute(quick: bool) -> None:
     sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     results = analytics_compute.run(sizes)
     rows = [
-        [f"{r['lines']:,}", f"{r['sales_s'] * 1000:.1f}", f"{r['stock_s'] * 1000:.1f}",
-         f"{r['sales_peak_mib']:.1f}", f"{r['stock_peak_mib']:.1f}"]
+        [
+            f"{r['lines']:,}",
+            f"{r['sales_s'] * 1000:.1f}",
+            f"{r['stock_s'] * 1000:.1f}",
+            f"{r['sales_peak_mib']:.1f}",
+            f"{r['stock_peak_mib']:.1f}",
+        ]
         for r in results
     ]
-    _table("1. Pure analytics compute (best of 3)",
-           ["sale lines", "salesAnalytics ms", "stockAnalytics ms", "sales peak MiB", "stock peak MiB"], rows)
+    _table(
+        "1. Pure analytics compute (best of 3)",
+        [
+            "sale lines",
+            "salesAnalytics ms",
+            "stockAnalytics ms",
+            "sales peak MiB",
+            "stock peak MiB",
+        ],
+        rows,
+    )
 
 
 # --------------------------------------------------------------------- 2
@@ -114,21 +131,44 @@ def bench_warm(quick: bool) -> None:
     port = _free_port()
     env = {"SALESFLOW_PORT": str(port), "SALESFLOW_LOG_LEVEL": "WARNING"}
     body = orjson.dumps({"query": SALES_QUERY})
-    request = build_post(f"127.0.0.1:{port}", "/graphql", body, {"Authorization": f"Bearer {token}"})
+    request = build_post(
+        f"127.0.0.1:{port}", "/graphql", body, {"Authorization": f"Bearer {token}"}
+    )
     rows = []
     with _process(["serve"], env, port, "/healthz"):
-        warm = httpx.post(f"http://127.0.0.1:{port}/graphql", content=body, timeout=60,
-                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        warm = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            content=body,
+            timeout=60,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         assert warm.status_code == 200 and "errors" not in warm.json(), warm.text[:500]
-        for concurrency in ([8] if quick else [1, 8, 32]):
+        for concurrency in [8] if quick else [1, 8, 32]:
             asyncio.run(run_load("127.0.0.1", port, request, concurrency=concurrency, seconds=0.5))
             result = asyncio.run(
-                run_load("127.0.0.1", port, request, concurrency=concurrency, seconds=1.0 if quick else 10.0)
+                run_load(
+                    "127.0.0.1",
+                    port,
+                    request,
+                    concurrency=concurrency,
+                    seconds=1.0 if quick else 10.0,
+                )
             )
-            rows.append([concurrency, result.requests, result.errors, f"{result.rps:,.0f}",
-                         f"{result.percentile(50):.2f}", f"{result.percentile(99):.2f}"])
-    _table("2. Warm-cache salesAnalytics, 1 uvicorn worker, embedded default (goal >= 1500 req/s, p99 <= 50 ms)",
-           ["clients", "requests", "errors", "req/s", "p50 ms", "p99 ms"], rows)
+            rows.append(
+                [
+                    concurrency,
+                    result.requests,
+                    result.errors,
+                    f"{result.rps:,.0f}",
+                    f"{result.percentile(50):.2f}",
+                    f"{result.percentile(99):.2f}",
+                ]
+            )
+    _table(
+        "2. Warm-cache salesAnalytics, 1 uvicorn worker, embedded default (goal >= 1500 req/s, p99 <= 50 ms)",
+        ["clients", "requests", "errors", "req/s", "p50 ms", "p99 ms"],
+        rows,
+    )
 
 
 # --------------------------------------------------------------------- 3
@@ -136,16 +176,20 @@ async def _cold_vs_raw(java_url: str, secret: str, repeats: int) -> list[list[ob
     from salesflow_graphql.app import create_app
     from salesflow_graphql.runtime import Runtime
 
-    settings = Settings.from_env({"SALESFLOW_JAVA_API_URL": java_url, "SALESFLOW_JWT_SECRET": secret})
+    settings = Settings.from_env(
+        {"SALESFLOW_JAVA_API_URL": java_url, "SALESFLOW_JWT_SECRET": secret}
+    )
     token = mint_access_token(secret, Role.USER)
     headers = {"Authorization": f"Bearer {token}"}
-    today = settings.today()
     days = 59  # the default 30-day range plus the previous 30 days: (today - (today - 59)).days
     async with httpx.AsyncClient(base_url=java_url, headers=headers, timeout=60) as java:
+
         async def raw() -> float:
             started = time.perf_counter()
             answers = await asyncio.gather(
-                java.get("/sales/history", params={"days": days}), java.get("/products"), java.get("/inventory")
+                java.get("/sales/history", params={"days": days}),
+                java.get("/products"),
+                java.get("/inventory"),
             )
             for answer in answers:
                 orjson.loads(answer.content)
@@ -159,14 +203,18 @@ async def _cold_vs_raw(java_url: str, secret: str, repeats: int) -> list[list[ob
         runtime = await Runtime.start(settings)
         app = create_app(runtime=runtime)
         cold_times = []
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as gw:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw"
+        ) as gw:
             for attempt in range(repeats + 1):
                 await runtime.cache.memory.clear()
                 query = DASHBOARD_QUERY.replace("query Dashboard", f"query Dashboard{attempt}")
                 started = time.perf_counter()
                 answer = await gw.post("/graphql", json={"query": query}, headers=headers)
                 elapsed = time.perf_counter() - started
-                assert answer.status_code == 200 and "errors" not in answer.json(), answer.text[:300]
+                assert answer.status_code == 200 and "errors" not in answer.json(), answer.text[
+                    :300
+                ]
                 if attempt:  # the first builds the schema and opens connections
                     cold_times.append(elapsed)
         await runtime.close()
@@ -183,11 +231,26 @@ async def _cold_vs_raw(java_url: str, secret: str, repeats: int) -> list[list[ob
     raw_ms = statistics.median(raw_times) * 1000
     cold_ms = statistics.median(cold_times) * 1000
     return [
-        ["raw fetch + orjson.loads (sales 59 d + products + inventory)", f"{raw_ms:.1f}", f"{size / 1e6:.1f} MB sales JSON"],
-        ["cold dashboard query (sales + stock analytics, nested products)", f"{cold_ms:.1f}",
-         f"ratio {cold_ms / raw_ms:.2f}x (goal <= 1.3x)"],
-        ["batch of 10 products: GET /products once", f"{one_call * 1000:.1f}", "the loaders' choice"],
-        ["batch of 10 products: 10 x GET /products/by-id", f"{ten_calls * 1000:.1f}", "(Java has no multi-get)"],
+        [
+            "raw fetch + orjson.loads (sales 59 d + products + inventory)",
+            f"{raw_ms:.1f}",
+            f"{size / 1e6:.1f} MB sales JSON",
+        ],
+        [
+            "cold dashboard query (sales + stock analytics, nested products)",
+            f"{cold_ms:.1f}",
+            f"ratio {cold_ms / raw_ms:.2f}x (goal <= 1.3x)",
+        ],
+        [
+            "batch of 10 products: GET /products once",
+            f"{one_call * 1000:.1f}",
+            "the loaders' choice",
+        ],
+        [
+            "batch of 10 products: 10 x GET /products/by-id",
+            f"{ten_calls * 1000:.1f}",
+            "(Java has no multi-get)",
+        ],
     ]
 
 
@@ -198,13 +261,20 @@ def bench_cold(quick: bool) -> None:
     port = _free_port()
     env = {"SALESFLOW_LOG_LEVEL": "WARNING", "SALESFLOW_JWT_SECRET": BENCH_SECRET}
     with _process(["standin", "--port", str(port)], env, port, "/api/v1/auth/me"):
-        rows = asyncio.run(_cold_vs_raw(f"http://127.0.0.1:{port}/api/v1", BENCH_SECRET, 3 if quick else 7))
-    _table("3. Cold query vs raw fetch+parse of the same Java JSON (stand-in on a real socket, median)",
-           ["what", "ms", "note"], rows)
+        rows = asyncio.run(
+            _cold_vs_raw(f"http://127.0.0.1:{port}/api/v1", BENCH_SECRET, 3 if quick else 7)
+        )
+    _table(
+        "3. Cold query vs raw fetch+parse of the same Java JSON (stand-in on a real socket, median)",
+        ["what", "ms", "note"],
+        rows,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs (CI)")
     args = parser.parse_args()
     print(f"# bench/analytics ({'quick' if args.quick else 'full'}) on {os.cpu_count()} cores")

@@ -26,18 +26,30 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def percentile(self, q: float) -> float:
-        return float(np.percentile(self.latencies_ms, q)) if len(self.latencies_ms) else float("nan")
+        return (
+            float(np.percentile(self.latencies_ms, q)) if len(self.latencies_ms) else float("nan")
+        )
 
 
 def build_post(host: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json",
-             f"Content-Length: {len(body)}"]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 async def _connection(
-    host: str, port: int, request: bytes, stop_at: float, max_requests: int, out: list[float], errors: list[int]
+    host: str,
+    port: int,
+    request: bytes,
+    stop_at: float,
+    max_requests: int,
+    out: list[float],
+    errors: list[int],
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -62,7 +74,13 @@ async def _connection(
 
 
 async def run_load(
-    host: str, port: int, request: bytes, *, concurrency: int, seconds: float, max_requests: int = 10**9
+    host: str,
+    port: int,
+    request: bytes,
+    *,
+    concurrency: int,
+    seconds: float,
+    max_requests: int = 10**9,
 ) -> LoadResult:
     latencies: list[float] = []
     errors: list[int] = []
@@ -70,7 +88,10 @@ async def run_load(
     stop_at = started + seconds
     per_connection = max(1, max_requests // concurrency)
     await asyncio.gather(
-        *(_connection(host, port, request, stop_at, per_connection, latencies, errors) for _ in range(concurrency))
+        *(
+            _connection(host, port, request, stop_at, per_connection, latencies, errors)
+            for _ in range(concurrency)
+        )
     )
     elapsed = time.perf_counter() - started
     return LoadResult(len(latencies), len(errors), elapsed, np.array(latencies))

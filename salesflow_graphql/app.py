@@ -74,17 +74,17 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """Dependencies answer: the system of record and, when configured, Redis."""
     runtime: Runtime = request.app.state.runtime
-    java, redis = await asyncio.gather(
-        runtime.client.probe(READY_TIMEOUT_S), runtime.cache.ping()
-    )
+    java, redis = await asyncio.gather(runtime.client.probe(READY_TIMEOUT_S), runtime.cache.ping())
     checks = {
         "systemOfRecord": "ok" if java else "unavailable",
         "breaker": str(runtime.client.breaker.state),
         "cache": runtime.cache.backend + (":ok" if redis else ":unavailable"),
     }
     ready = java and redis
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
 
 
 async def metrics(request: Request) -> Response:

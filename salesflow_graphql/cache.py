@@ -95,14 +95,14 @@ class Cache:
         try:
             client = self.redis.client
             return bool(await asyncio.wait_for(client.ping(), timeout=self.redis.timeout or 1.0))
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
+        except Exception:
             return False
 
     async def close(self) -> None:
         if self.redis is not None:
             try:
                 await self.redis.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("closing the redis cache failed", exc_info=True)
 
     # ------------------------------------------------------------- machinery
@@ -126,7 +126,7 @@ class Cache:
         if self.redis is not None and time.monotonic() >= self._redis_down_until:
             try:
                 result = await getattr(self.redis, name)(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - Redis trouble never becomes an error
+            except Exception as exc:
                 if self._redis_down_until == 0.0 or time.monotonic() >= self._redis_down_until:
                     log.warning("redis cache unavailable (%s); serving from memory", exc)
                 self._redis_down_until = time.monotonic() + self.redis_retry_s

@@ -60,7 +60,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print("SalesFlow gateway on its embedded default: seeded demo shop, no Java, no Redis.")
         print(f"GraphiQL: http://{host}:{port}/graphql   (paste a token under Headers)")
         for role in Role:
-            print(f'{role.value:5} {{"Authorization": "Bearer {mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)}"}}')
+            print(
+                f'{role.value:5} {{"Authorization": "Bearer {mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)}"}}'
+            )
         sys.stdout.flush()
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
     return 0
@@ -73,7 +75,9 @@ def _standin(settings: Settings, args: argparse.Namespace) -> int:
 
     standin = create_standin_from_settings(settings)
     standin.products_bulk = args.products_bulk or settings.standin_products_bulk
-    print(f"Java stand-in: http://{args.host}:{args.port}/api/v1 (secret from SALESFLOW_JWT_SECRET)")
+    print(
+        f"Java stand-in: http://{args.host}:{args.port}/api/v1 (secret from SALESFLOW_JWT_SECRET)"
+    )
     sys.stdout.flush()
     uvicorn.run(standin.app, host=args.host, port=args.port, log_level=settings.log_level.lower())
     return 0

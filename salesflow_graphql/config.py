@@ -50,9 +50,15 @@ class Settings:
     java_read_timeout_s: float = setting(30.0, "Read timeout toward Java", low=0.05, high=600)
     java_max_concurrency: int = setting(8, "Concurrent calls toward Java", low=1, high=256)
     java_retries: int = setting(2, "Retries of idempotent GETs", low=0, high=10)
-    java_backoff_s: float = setting(0.2, "First retry backoff (doubles, with jitter)", low=0, high=30)
-    breaker_failures: int = setting(5, "Consecutive failures that open the breaker", low=1, high=1000)
-    breaker_reset_s: float = setting(10.0, "Seconds the breaker stays open before a probe", low=0.01)
+    java_backoff_s: float = setting(
+        0.2, "First retry backoff (doubles, with jitter)", low=0, high=30
+    )
+    breaker_failures: int = setting(
+        5, "Consecutive failures that open the breaker", low=1, high=1000
+    )
+    breaker_reset_s: float = setting(
+        10.0, "Seconds the breaker stays open before a probe", low=0.01
+    )
     # --- cache ---
     redis_url: str | None = setting(None, "Redis URL; unset = memory cache and in-process jobs")
     catalogue_ttl_s: float = setting(60.0, "TTL of products and inventory fetched from Java", low=0)
@@ -120,7 +126,9 @@ class Settings:
             url = getattr(self, name)
             if url is not None:
                 parsed = urlparse(url)
-                schemes = ("http", "https") if name == "java_api_url" else ("redis", "rediss", "unix")
+                schemes = (
+                    ("http", "https") if name == "java_api_url" else ("redis", "rediss", "unix")
+                )
                 if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
                     problems.append(
                         f"{PREFIX}{name.upper()}={url!r}: expected a {'/'.join(schemes)} URL"
@@ -138,7 +146,9 @@ class Settings:
         if len(self.jwt_secret.encode()) < 32:
             problems.append(f"{PREFIX}JWT_SECRET: must be at least 32 bytes for HS256")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            problems.append(f"{PREFIX}LOG_LEVEL={self.log_level!r}: one of DEBUG, INFO, WARNING, ERROR")
+            problems.append(
+                f"{PREFIX}LOG_LEVEL={self.log_level!r}: one of DEBUG, INFO, WARNING, ERROR"
+            )
         return problems
 
 

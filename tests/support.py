@@ -14,7 +14,10 @@ import uvicorn
 
 
 async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]], *, timeout: float = 10.0, what: str = "condition"
+    predicate: Callable[[], bool | Awaitable[bool]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline, not a cancellation scope
+    what: str = "condition",
 ) -> None:
     """Poll ``predicate`` until it is true, failing after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

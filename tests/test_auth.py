@@ -7,10 +7,10 @@ import time
 import httpx
 import jwt
 import pytest
+from support import error_codes, graphql
 
 from salesflow_graphql.auth import Role, mint_access_token, mint_refresh_token, verify_access_token
 from salesflow_graphql.config import Settings
-from support import error_codes, graphql
 
 QUERY = "{ salesAnalytics { kpis { orders } } }"
 
@@ -32,7 +32,9 @@ def _refresh(settings: Settings) -> str:
 
 
 def _no_expiry(settings: Settings) -> str:
-    return jwt.encode({"sub": "x", "iss": "salesflow-app", "role": "USER"}, settings.jwt_secret.encode(), "HS256")
+    return jwt.encode(
+        {"sub": "x", "iss": "salesflow-app", "role": "USER"}, settings.jwt_secret.encode(), "HS256"
+    )
 
 
 def _unknown_role(settings: Settings) -> str:
@@ -73,7 +75,9 @@ async def test_missing_token_gets_401_with_a_bearer_challenge(gateway: httpx.Asy
     assert error_codes(response.json()) == ["UNAUTHENTICATED"]
 
 
-async def test_a_malformed_authorization_header_is_refused(gateway: httpx.AsyncClient, user_token: str) -> None:
+async def test_a_malformed_authorization_header_is_refused(
+    gateway: httpx.AsyncClient, user_token: str
+) -> None:
     response = await gateway.post(
         "/graphql", json={"query": QUERY}, headers={"Authorization": f"Token {user_token}"}
     )
@@ -86,12 +90,14 @@ async def test_graphiql_page_loads_without_a_token(gateway: httpx.AsyncClient) -
     assert "graphiql" in response.text.lower()
 
 
-async def test_queries_over_get_need_a_token_too(gateway: httpx.AsyncClient, user_token: str) -> None:
-    anonymous = await gateway.get("/graphql", params={"query": "{ product(sku: \"x\") { sku } }"})
+async def test_queries_over_get_need_a_token_too(
+    gateway: httpx.AsyncClient, user_token: str
+) -> None:
+    anonymous = await gateway.get("/graphql", params={"query": '{ product(sku: "x") { sku } }'})
     assert anonymous.status_code == 401
     allowed = await gateway.get(
         "/graphql",
-        params={"query": "{ product(sku: \"no-such-sku\") { sku } }"},
+        params={"query": '{ product(sku: "no-such-sku") { sku } }'},
         headers={"Authorization": f"Bearer {user_token}"},
     )
     assert allowed.status_code == 200
@@ -99,7 +105,9 @@ async def test_queries_over_get_need_a_token_too(gateway: httpx.AsyncClient, use
 
 
 def test_claims_of_an_access_token_become_the_principal(settings: Settings) -> None:
-    token = mint_access_token(settings.jwt_secret, Role.ADMIN, subject="+15551234567", username="ada")
+    token = mint_access_token(
+        settings.jwt_secret, Role.ADMIN, subject="+15551234567", username="ada"
+    )
     principal = verify_access_token(token, settings.jwt_secret)
     assert principal.role is Role.ADMIN and principal.is_admin
     assert principal.subject == "+15551234567" and principal.username == "ada"

@@ -10,6 +10,7 @@ import httpx
 import pandas as pd
 import pytest
 import redis.asyncio as redis
+from support import free_port, graphql
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.cache import MISS, Cache
@@ -17,7 +18,6 @@ from salesflow_graphql.config import Settings
 from salesflow_graphql.metrics import CACHE_FALLBACKS
 from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.sor.standin import StandIn
-from support import free_port, graphql
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -55,7 +55,9 @@ async def test_single_flight_loads_once_for_100_concurrent_misses(redis_db: redi
         await release.wait()
         return {"answer": 42}
 
-    waiters = [asyncio.ensure_future(cache.get_or_load("sf", 30, load, layer="test")) for _ in range(100)]
+    waiters = [
+        asyncio.ensure_future(cache.get_or_load("sf", 30, load, layer="test")) for _ in range(100)
+    ]
     await asyncio.sleep(0)  # let every waiter register before the load finishes
     release.set()
     assert [await w for w in waiters] == [{"answer": 42}] * 100

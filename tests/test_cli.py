@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import httpx
+from support import free_port
 
 from salesflow_graphql.auth import Role, verify_access_token
 from salesflow_graphql.config import DEMO_JWT_SECRET
 from salesflow_graphql.graphql.schema import schema_sdl
-from support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "salesflow_graphql", *args],
-        cwd=ROOT, env={**_clean_env(), **(env or {})}, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env={**_clean_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -53,7 +57,11 @@ def test_serve_on_the_embedded_default_prints_tokens_and_answers() -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "salesflow_graphql", "serve", "--port", str(port)],
-        cwd=ROOT, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         tokens: dict[str, str] = {}

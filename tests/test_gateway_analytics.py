@@ -12,9 +12,9 @@ from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
+from support import error_codes, graphql
 
 from salesflow_graphql.sor.standin import StandIn
-from support import error_codes, graphql
 
 
 async def _java(standin: StandIn, token: str, path: str, **params: object) -> object:
@@ -31,9 +31,15 @@ async def test_sales_kpis_match_an_independent_computation(
     today = date.today()
     start, end = today - timedelta(days=20), today - timedelta(days=6)
     previous_start = start - timedelta(days=15)
-    sales = await _java(standin, admin_token, "/sales/history", days=(today - previous_start).days + 1)
+    sales = await _java(
+        standin, admin_token, "/sales/history", days=(today - previous_start).days + 1
+    )
     products = {p["id"]: p for p in await _java(standin, admin_token, "/products")}
-    categories = {row["sku"]: row["category"] for row in await _java(standin, admin_token, "/inventory") if row.get("sku")}
+    categories = {
+        row["sku"]: row["category"]
+        for row in await _java(standin, admin_token, "/inventory")
+        if row.get("sku")
+    }
 
     revenue = previous = 0.0
     orders = units = 0
@@ -93,16 +99,26 @@ async def test_sales_kpis_match_an_independent_computation(
     assert sum(c["shareOfRevenue"] for c in result["categories"]) == pytest.approx(1.0)
 
 
-async def test_default_range_is_the_30_days_ending_today(gateway: httpx.AsyncClient, user_token: str) -> None:
-    answer = await graphql(gateway, "{ salesAnalytics { range { start end days } trend { period } } }", user_token)
+async def test_default_range_is_the_30_days_ending_today(
+    gateway: httpx.AsyncClient, user_token: str
+) -> None:
+    answer = await graphql(
+        gateway, "{ salesAnalytics { range { start end days } trend { period } } }", user_token
+    )
     today = date.today()
     result = answer["data"]["salesAnalytics"]
-    assert result["range"] == {"start": (today - timedelta(days=29)).isoformat(), "end": today.isoformat(), "days": 30}
+    assert result["range"] == {
+        "start": (today - timedelta(days=29)).isoformat(),
+        "end": today.isoformat(),
+        "days": 30,
+    }
     assert len(result["trend"]) == 30
 
 
 async def test_week_buckets_start_on_monday(gateway: httpx.AsyncClient, user_token: str) -> None:
-    answer = await graphql(gateway, "{ salesAnalytics(granularity: WEEK) { trend { period } } }", user_token)
+    answer = await graphql(
+        gateway, "{ salesAnalytics(granularity: WEEK) { trend { period } } }", user_token
+    )
     periods = [date.fromisoformat(p["period"]) for p in answer["data"]["salesAnalytics"]["trend"]]
     assert periods and all(p.weekday() == 0 for p in periods)
     assert periods == sorted(periods)
@@ -121,7 +137,9 @@ async def test_week_buckets_start_on_monday(gateway: httpx.AsyncClient, user_tok
         "{ salesAnalytics { nope } }",
     ],
 )
-async def test_bad_arguments_give_bad_user_input(gateway: httpx.AsyncClient, user_token: str, query: str) -> None:
+async def test_bad_arguments_give_bad_user_input(
+    gateway: httpx.AsyncClient, user_token: str, query: str
+) -> None:
     answer = await graphql(gateway, query, user_token)
     assert error_codes(answer) == ["BAD_USER_INPUT"]
 
@@ -153,7 +171,9 @@ async def test_stock_analytics_follows_the_definitions(
         elif quantity <= threshold:
             assert item["status"] == "LOW_STOCK"
         if item["status"] in ("OUT_OF_STOCK", "LOW_STOCK", "REORDER"):
-            expected = max(0, math.ceil(item["averageDailySales"] * (7 + 14) + threshold - quantity - 1e-9))
+            expected = max(
+                0, math.ceil(item["averageDailySales"] * (7 + 14) + threshold - quantity - 1e-9)
+            )
             assert item["suggestedReorderQuantity"] == expected
         else:
             assert item["suggestedReorderQuantity"] == 0
@@ -170,21 +190,29 @@ async def test_stock_analytics_follows_the_definitions(
 async def test_product_by_sku_joins_inventory(
     gateway: httpx.AsyncClient, standin: StandIn, user_token: str, admin_token: str
 ) -> None:
-    inventory = {r["sku"]: r for r in await _java(standin, admin_token, "/inventory") if r.get("sku")}
+    inventory = {
+        r["sku"]: r for r in await _java(standin, admin_token, "/inventory") if r.get("sku")
+    }
     products = await _java(standin, admin_token, "/products")
     with_row = next(p for p in products if p["sku"] in inventory)
     without_row = next(p for p in products if p["sku"] not in inventory)
-    query = "query($s: String!) { product(sku: $s) { id sku name price stockQuantity category cost } }"
+    query = (
+        "query($s: String!) { product(sku: $s) { id sku name price stockQuantity category cost } }"
+    )
 
     found = (await graphql(gateway, query, user_token, {"s": with_row["sku"]}))["data"]["product"]
     assert found["id"] == str(with_row["id"]) and found["name"] == with_row["name"]
     assert found["category"] == inventory[with_row["sku"]]["category"]
     assert found["cost"] == pytest.approx(inventory[with_row["sku"]]["cost"], abs=0.005)
 
-    unknown = (await graphql(gateway, query, user_token, {"s": without_row["sku"]}))["data"]["product"]
+    unknown = (await graphql(gateway, query, user_token, {"s": without_row["sku"]}))["data"][
+        "product"
+    ]
     assert unknown["category"] is None and unknown["cost"] is None
 
-    assert (await graphql(gateway, query, user_token, {"s": "NO-SUCH-SKU"}))["data"]["product"] is None
+    assert (await graphql(gateway, query, user_token, {"s": "NO-SUCH-SKU"}))["data"][
+        "product"
+    ] is None
 
 
 async def test_renamed_products_show_their_current_name(
@@ -196,14 +224,21 @@ async def test_renamed_products_show_their_current_name(
         item["productId"]
         for sale in sales
         for item in sale["items"]
-        if item["productId"] in products and item["productName"] != products[item["productId"]]["name"]
+        if item["productId"] in products
+        and item["productName"] != products[item["productId"]]["name"]
     }
     assert renamed, "the demo shop renames products"
     answer = await graphql(
         gateway,
-        '{ salesAnalytics(range: {start: "%s", end: "%s"}, top: 100) { topProducts { product { id name discontinued } } } }'
-        % ((date.today() - timedelta(days=728)).isoformat(), date.today().isoformat()),
+        "query($r: DateRangeInput) { salesAnalytics(range: $r, top: 100) {"
+        " topProducts { product { id name discontinued } } } }",
         user_token,
+        {
+            "r": {
+                "start": (date.today() - timedelta(days=728)).isoformat(),
+                "end": date.today().isoformat(),
+            }
+        },
     )
     for line in answer["data"]["salesAnalytics"]["topProducts"]:
         product = line["product"]

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import httpx
 import pytest
 import respx
+from support import error_codes, free_port, graphql, serving, wait_until
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
@@ -23,7 +24,6 @@ from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.sor.client import JavaClient
 from salesflow_graphql.sor.frames import Catalogue
 from salesflow_graphql.sor.standin import StandIn
-from support import error_codes, free_port, graphql, serving, wait_until
 
 QUERY = "query($top: Int!) { salesAnalytics(top: $top) { kpis { revenue orders } topProducts { product { sku } } } }"
 
@@ -46,7 +46,9 @@ def remote_gateway(settings: Settings) -> Gateway:
         runtime = await Runtime.start(configured)
         transport = httpx.ASGITransport(app=create_app(runtime=runtime))
         try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=30) as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://gateway", timeout=30
+            ) as client:
                 yield client
         finally:
             await runtime.close()
@@ -58,7 +60,9 @@ def _paths(standin: StandIn) -> Counter[str]:
     return Counter(r.path for r in standin.requests)
 
 
-async def test_java_down_gives_upstream_unavailable(remote_gateway: Gateway, user_token: str) -> None:
+async def test_java_down_gives_upstream_unavailable(
+    remote_gateway: Gateway, user_token: str
+) -> None:
     async with remote_gateway(f"http://127.0.0.1:{free_port()}/api/v1") as gateway:
         answer = await graphql(gateway, QUERY, user_token, {"top": 3})
     assert set(error_codes(answer)) == {"UPSTREAM_UNAVAILABLE"}
@@ -89,12 +93,18 @@ async def test_slow_java_times_out_as_unavailable(
     ],
 )
 async def test_java_failures_map_to_clear_codes(
-    remote_gateway: Gateway, standin: StandIn, java_url: str, user_token: str, faults: dict, code: str
+    remote_gateway: Gateway,
+    standin: StandIn,
+    java_url: str,
+    user_token: str,
+    faults: dict,
+    code: str,
 ) -> None:
     standin.faults.update(faults)
     async with remote_gateway(java_url) as gateway:
         response = await gateway.post(
-            "/graphql", json={"query": QUERY, "variables": {"top": 3}},
+            "/graphql",
+            json={"query": QUERY, "variables": {"top": 3}},
             headers={"Authorization": f"Bearer {user_token}"},
         )
     assert response.status_code == 200
@@ -145,7 +155,9 @@ async def test_breaker_fails_fast_then_recovers_without_restart(
     remote_gateway: Gateway, standin: StandIn, java_url: str, user_token: str
 ) -> None:
     standin.faults.update({"error_rate": 1.0, "error_status": 503})
-    async with remote_gateway(java_url, java_retries=0, breaker_failures=3, breaker_reset_s=0.2) as gateway:
+    async with remote_gateway(
+        java_url, java_retries=0, breaker_failures=3, breaker_reset_s=0.2
+    ) as gateway:
         for top in (1, 2):
             await graphql(gateway, QUERY, user_token, {"top": top})
         reached = len(standin.requests)
@@ -195,7 +207,9 @@ async def _get_products(client: JavaClient) -> Awaitable[Catalogue]:
 async def test_unexpected_json_becomes_upstream_error(settings: Settings, body: bytes) -> None:
     client = _client(settings)
     with respx.mock:
-        respx.get(f"{BASE}/products").respond(200, content=body, headers={"content-type": "application/json"})
+        respx.get(f"{BASE}/products").respond(
+            200, content=body, headers={"content-type": "application/json"}
+        )
         with pytest.raises(Exception) as caught:
             await _get_products(client)
     assert getattr(caught.value, "code", None) == "UPSTREAM_ERROR"
@@ -206,7 +220,9 @@ async def test_unknown_fields_are_ignored(settings: Settings) -> None:
     client = _client(settings)
     body = b'[{"id": 1, "name": "Mug", "sku": "M-1", "price": 3, "stockQuantity": 1, "brandNew": true}]'
     with respx.mock:
-        respx.get(f"{BASE}/products").respond(200, content=body, headers={"content-type": "application/json"})
+        respx.get(f"{BASE}/products").respond(
+            200, content=body, headers={"content-type": "application/json"}
+        )
         catalogue = await _get_products(client)
     assert catalogue.by_sku["M-1"].low_stock_threshold == 10  # Java's default
     await client.aclose()

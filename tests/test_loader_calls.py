@@ -6,11 +6,11 @@ import asyncio
 from collections import Counter
 
 import httpx
+from support import graphql
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.sor.standin import StandIn
-from support import graphql
 
 DASHBOARD = """{
   salesAnalytics(top: 10) {
@@ -58,7 +58,9 @@ async def test_different_arguments_reuse_the_cached_fetches(
 ) -> None:
     await graphql(gateway, "{ salesAnalytics(top: 3) { kpis { orders } } }", user_token)
     before = len(standin.requests)
-    answer = await graphql(gateway, "{ salesAnalytics(top: 7) { topProducts { product { sku } } } }", user_token)
+    answer = await graphql(
+        gateway, "{ salesAnalytics(top: 7) { topProducts { product { sku } } } }", user_token
+    )
     assert len(answer["data"]["salesAnalytics"]["topProducts"]) == 7
     assert len(standin.requests) == before, "the same window and catalogue come from the cache"
 
@@ -67,8 +69,12 @@ async def test_100_concurrent_cold_queries_make_one_upstream_call_per_resource(
     runtime: Runtime, standin: StandIn, user_token: str
 ) -> None:
     transport = httpx.ASGITransport(app=create_app(runtime=runtime))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=60) as client:
-        answers = await asyncio.gather(*(graphql(client, DASHBOARD, user_token) for _ in range(100)))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://gateway", timeout=60
+    ) as client:
+        answers = await asyncio.gather(
+            *(graphql(client, DASHBOARD, user_token) for _ in range(100))
+        )
     assert all("errors" not in a for a in answers)
     assert len({str(a) for a in answers}) == 1
     paths = Counter(r.path for r in standin.requests)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import httpx
+from support import graphql, serving
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
 from salesflow_graphql.sor.standin import StandIn
-from support import graphql, serving
 
 
 async def test_gateway_serves_analytics_from_java_over_http(
@@ -20,7 +20,8 @@ async def test_gateway_serves_analytics_from_java_over_http(
         async with serving(create_app(configured)) as gateway_url:  # lifespan starts the runtime
             async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway:
                 answer = await graphql(
-                    gateway, "{ salesAnalytics { kpis { revenue orders } } stockAnalytics { kpis { productCount } } }",
+                    gateway,
+                    "{ salesAnalytics { kpis { revenue orders } } stockAnalytics { kpis { productCount } } }",
                     user_token,
                 )
                 health = await gateway.get("/healthz")
@@ -31,7 +32,11 @@ async def test_gateway_serves_analytics_from_java_over_http(
     assert answer["data"]["stockAnalytics"]["kpis"]["productCount"] >= 200
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"systemOfRecord": "ok", "breaker": "closed", "cache": "memory:ok"}
+    assert ready.json()["checks"] == {
+        "systemOfRecord": "ok",
+        "breaker": "closed",
+        "cache": "memory:ok",
+    }
     text = metrics.text
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'salesflow_upstream_calls_total{outcome="200",resource="sales"}' in text

@@ -26,14 +26,35 @@ API_MD = ROOT.parent / "shared" / "API.md"
 #: The test also fails if one of these shows up, so this list shrinks as they land.
 PENDING = {
     # forecast (issue 3)
-    "Query.forecast", "ForecastInput", "ForecastLevel", "ForecastMetric", "Forecast",
-    "SeriesPoint", "ForecastPoint", "Backtest",
+    "Query.forecast",
+    "ForecastInput",
+    "ForecastLevel",
+    "ForecastMetric",
+    "Forecast",
+    "SeriesPoint",
+    "ForecastPoint",
+    "Backtest",
     # imports (issue 4)
-    "Mutation", "ImportKind", "ImportStatus", "ImportResult", "ColumnMapping", "ImportError",
+    "Mutation",
+    "ImportKind",
+    "ImportStatus",
+    "ImportResult",
+    "ColumnMapping",
+    "ImportError",
     # reports (issue 5)
-    "Query.report", "ReportInput", "ReportKind", "ReportFormat", "JobStatus", "ReportJob",
+    "Query.report",
+    "ReportInput",
+    "ReportKind",
+    "ReportFormat",
+    "JobStatus",
+    "ReportJob",
     # alerts (issue 6)
-    "Query.alerts", "AnomalyRun", "Subscription", "Severity", "AlertKind", "Alert",
+    "Query.alerts",
+    "AnomalyRun",
+    "Subscription",
+    "Severity",
+    "AlertKind",
+    "Alert",
 }
 
 
@@ -44,7 +65,9 @@ def test_checked_in_schema_matches_the_code() -> None:
     )
 
 
-def _api_md_definitions() -> list[ObjectTypeDefinitionNode | InputObjectTypeDefinitionNode | EnumTypeDefinitionNode]:
+def _api_md_definitions() -> list[
+    ObjectTypeDefinitionNode | InputObjectTypeDefinitionNode | EnumTypeDefinitionNode
+]:
     if not API_MD.exists():
         pytest.skip("../shared/API.md is not beside this checkout")
     blocks = re.findall(r"```graphql\n(.*?)```", API_MD.read_text(), flags=re.S)
@@ -81,7 +104,9 @@ def test_every_api_md_type_field_and_argument_exists_with_its_type() -> None:
             for argument in getattr(field, "arguments", None) or ():
                 our_arg = our_field.args.get(argument.name.value)
                 assert our_arg is not None, f"argument {path}({argument.name.value}) is missing"
-                assert str(our_arg.type) == print_ast(argument.type), f"{path}({argument.name.value})"
+                assert str(our_arg.type) == print_ast(argument.type), (
+                    f"{path}({argument.name.value})"
+                )
                 if argument.default_value is not None:
                     expected = print_ast(argument.default_value)
                     assert str(our_arg.default_value) == expected.strip('"'), f"default of {path}"

@@ -85,8 +85,10 @@ def fold_scales(
 
 def seasonal_naive_folds(values: np.ndarray, cutoffs: tuple[int, ...], horizon: int) -> np.ndarray:
     """The baseline: seasonal naive (period 7) at each cutoff, (n_folds, n_series, horizon)."""
-    return np.stack([seasonal_naive(values[:, :c], horizon) for c in cutoffs]) if cutoffs else (
-        np.zeros((0, values.shape[0], horizon))
+    return (
+        np.stack([seasonal_naive(values[:, :c], horizon) for c in cutoffs])
+        if cutoffs
+        else (np.zeros((0, values.shape[0], horizon)))
     )
 
 

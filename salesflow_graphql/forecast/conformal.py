@@ -87,8 +87,9 @@ def step_quantiles(scores: np.ndarray, level: float) -> StepQuantiles:
             continue
         ordered = np.sort(pool)
         n = ordered.size
-        high_rank = min(n, math.ceil((n + 1) * (1.0 - alpha / 2.0)))
-        low_rank = max(1, math.floor((n + 1) * (alpha / 2.0)))
+        # The epsilon keeps 1 - 0.9 = 0.0999… from moving a rank by one.
+        high_rank = min(n, math.ceil((n + 1) * (1.0 - alpha / 2.0) - 1e-9))
+        low_rank = max(1, math.floor((n + 1) * (alpha / 2.0) + 1e-9))
         lower[step] = min(0.0, ordered[low_rank - 1])
         upper[step] = max(0.0, ordered[high_rank - 1])
     return StepQuantiles(lower, upper)

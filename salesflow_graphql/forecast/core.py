@@ -282,8 +282,19 @@ def _fallback_result(
     pool = normalised_scores(actuals, forecasts, scales)
     baseline = np.stack([fallback.seasonal_naive(active[:, :c], horizon) for c in cutoffs])
     return _evaluated_result(
-        arrays, i, method, settings, cutoffs, start,
-        actuals[:, 0], forecasts[:, 0], baseline[:, 0], scales[:, 0], pool, final, final_scale,
+        arrays,
+        i,
+        method,
+        settings,
+        cutoffs,
+        start,
+        actuals[:, 0],
+        forecasts[:, 0],
+        baseline[:, 0],
+        scales[:, 0],
+        pool,
+        final,
+        final_scale,
     )
 
 
@@ -417,17 +428,36 @@ class _GlobalRun:
         )
         pool = normalised_scores(actuals, fold_forecasts, scales)[:, pool_rows]
         return cls(
-            objective, cutoffs, fold_forecasts, final, actuals, scales, final_scales, baseline,
-            pool_rows, _leave_one_fold_out(pool, settings.level),
+            objective,
+            cutoffs,
+            fold_forecasts,
+            final,
+            actuals,
+            scales,
+            final_scales,
+            baseline,
+            pool_rows,
+            _leave_one_fold_out(pool, settings.level),
             step_quantiles(pool, settings.level),
         )
 
     def result(self, arrays: PanelArrays, i: int, settings: _Settings) -> ForecastResult:
         return _evaluated_result(
-            arrays, i, self.model_name, settings, self.cutoffs, 0,
-            self.actuals[:, i], self.fold_forecasts[:, i], self.baseline[:, i], self.scales[:, i],
-            np.empty(0), self.final[i], float(self.final_scales[i]),
-            lofo=self.lofo, final_quantiles=self.final_quantiles,
+            arrays,
+            i,
+            self.model_name,
+            settings,
+            self.cutoffs,
+            0,
+            self.actuals[:, i],
+            self.fold_forecasts[:, i],
+            self.baseline[:, i],
+            self.scales[:, i],
+            np.empty(0),
+            self.final[i],
+            float(self.final_scales[i]),
+            lofo=self.lofo,
+            final_quantiles=self.final_quantiles,
         )
 
     def bottom_up(
@@ -457,7 +487,17 @@ class _GlobalRun:
         peer_rows = [r for r in self.pool_rows if r != total]
         pool = np.concatenate([peers[:, peer_rows], own], axis=1)
         return _evaluated_result(
-            arrays, total, f"{self.model_name}-bottom-up", settings, self.cutoffs, 0,
-            actual, fold_sum, self.baseline[:, total], scales, pool,
-            final_parts.sum(axis=0), float(self.final_scales[total]),
+            arrays,
+            total,
+            f"{self.model_name}-bottom-up",
+            settings,
+            self.cutoffs,
+            0,
+            actual,
+            fold_sum,
+            self.baseline[:, total],
+            scales,
+            pool,
+            final_parts.sum(axis=0),
+            float(self.final_scales[total]),
         )

@@ -62,9 +62,7 @@ def tsb(
     occurred = known & (np.nan_to_num(y) > 0)
     known_days = known.sum(axis=1)
     demand_days = occurred.sum(axis=1)
-    probability = np.divide(
-        demand_days, known_days, out=np.zeros(n_series), where=known_days > 0
-    )
+    probability = np.divide(demand_days, known_days, out=np.zeros(n_series), where=known_days > 0)
     size = np.divide(
         np.nansum(y, axis=1), demand_days, out=np.zeros(n_series), where=demand_days > 0
     )

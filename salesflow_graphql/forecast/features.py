@@ -161,9 +161,9 @@ def calendar_features(dates: pd.DatetimeIndex) -> np.ndarray:
     """
     return np.column_stack(
         [
-            dates.dayofweek.to_numpy(),
+            dates.day_of_week.to_numpy(),
             dates.day.to_numpy(),
-            (dates.dayofyear.to_numpy() - 1) // 7 + 1,
+            (dates.day_of_year.to_numpy() - 1) // 7 + 1,
             dates.month.to_numpy(),
         ]
     ).astype(np.float32)

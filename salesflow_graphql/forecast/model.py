@@ -144,7 +144,9 @@ def forecast_recursive(
     for step in range(horizon):
         position = cutoff - start + step
         rows = feature_tensor(
-            buffer[:, :position], uplift[:, :position], np.array([position]),
+            buffer[:, :position],
+            uplift[:, :position],
+            np.array([position]),
             future_dates[step : step + 1],
         )[:, 0, :]
         predicted = np.clip(booster.predict(rows, num_threads=n_threads), 0.0, None)

@@ -48,7 +48,9 @@ class SalesKpis:
     revenue: float = strawberry.field(description="Sum of item subtotals of sales in the range.")
     orders: int = strawberry.field(description="Number of sales in the range.")
     units_sold: int = strawberry.field(description="Sum of item quantities.")
-    average_order_value: float = strawberry.field(description="revenue / orders (0 when no orders).")
+    average_order_value: float = strawberry.field(
+        description="revenue / orders (0 when no orders)."
+    )
     items_per_order: float = strawberry.field(description="unitsSold / orders (0 when no orders).")
     distinct_products: int = strawberry.field(description="Number of distinct products sold.")
     previous_revenue: float = strawberry.field(description="Revenue of the previous range.")
@@ -134,7 +136,9 @@ class SalesAnalytics:
                 revenue_change=k.revenue_change,
             ),
             trend=[
-                SalesPoint(period=p.period, revenue=p.revenue, orders=p.orders, units_sold=p.units_sold)
+                SalesPoint(
+                    period=p.period, revenue=p.revenue, orders=p.orders, units_sold=p.units_sold
+                )
                 for p in result.trend
             ],
             top_products=[ProductSales.of(line) for line in result.top_products],
@@ -214,14 +218,18 @@ class StockAnalytics:
     kpis: StockKpis = strawberry.field(description="Headline figures.")
     _lines: strawberry.Private[list[stock.StockLine]]
 
-    @strawberry.field(description="Per-product positions, most urgent first; optionally one status.")
+    @strawberry.field(
+        description="Per-product positions, most urgent first; optionally one status."
+    )
     def items(
         self,
         status: Annotated[
             StockStatus | None, strawberry.argument(description="Only items with this status.")
         ] = None,
     ) -> list[StockItem]:
-        return [StockItem.of(line) for line in self._lines if status is None or line.status == status]
+        return [
+            StockItem.of(line) for line in self._lines if status is None or line.status == status
+        ]
 
     @classmethod
     def of(cls, as_of: datetime, result: stock.StockAnalytics) -> StockAnalytics:
@@ -252,7 +260,7 @@ class AnalyticsQuery:
     async def sales_analytics(
         self,
         info: Info,
-        range: Annotated[  # noqa: A002 - the API's argument name
+        range: Annotated[
             DateRangeInput | None,
             strawberry.argument(description="Inclusive range; default: the 30 days ending today."),
         ] = None,

@@ -133,7 +133,10 @@ class _Capture:
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", self._request_id)]}
+            message = {
+                **message,
+                "headers": [*message.get("headers", []), (b"x-request-id", self._request_id)],
+            }
         elif message["type"] == "http.response.body":
             chunk = message.get("body", b"")
             self._size += len(chunk)
@@ -186,7 +189,10 @@ def _unauthenticated(rejected: TokenRejected, request_id: str) -> Response:
             "errors": [
                 {
                     "message": rejected.message,
-                    "extensions": {"code": str(ErrorCode.UNAUTHENTICATED), "reason": str(rejected.problem)},
+                    "extensions": {
+                        "code": str(ErrorCode.UNAUTHENTICATED),
+                        "reason": str(rejected.problem),
+                    },
                 }
             ]
         }

@@ -41,9 +41,7 @@ class ErrorCodes(SchemaExtension):
             return error  # permission classes set their own code
         if original is None:
             return _with(error, error.message, {"code": str(ErrorCode.BAD_USER_INPUT)})
-        log.error(
-            "internal error in %s (request %s)", error.path, request_id, exc_info=original
-        )
+        log.error("internal error in %s (request %s)", error.path, request_id, exc_info=original)
         return _with(
             error,
             f"Internal error; quote request id {request_id} when reporting it.",

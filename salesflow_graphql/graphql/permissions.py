@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from strawberry.permission import BasePermission
 
@@ -13,7 +13,7 @@ class IsAuthenticated(BasePermission):
     """Any valid access token (USER or ADMIN)."""
 
     message = "A valid bearer token is required."
-    error_extensions = {"code": str(ErrorCode.UNAUTHENTICATED)}
+    error_extensions: ClassVar[dict[str, Any]] = {"code": str(ErrorCode.UNAUTHENTICATED)}
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         return info.context.state.principal is not None
@@ -23,7 +23,7 @@ class IsAdmin(BasePermission):
     """An ADMIN access token."""
 
     message = "This operation needs the ADMIN role."
-    error_extensions = {"code": str(ErrorCode.FORBIDDEN)}
+    error_extensions: ClassVar[dict[str, Any]] = {"code": str(ErrorCode.FORBIDDEN)}
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         principal = info.context.state.principal

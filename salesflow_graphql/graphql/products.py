@@ -11,7 +11,9 @@ from ..sor.records import ProductDto
 from .permissions import IsAuthenticated
 
 
-@strawberry.type(description="A product of the catalogue, with its category and cost from inventory.")
+@strawberry.type(
+    description="A product of the catalogue, with its category and cost from inventory."
+)
 class Product:
     id: strawberry.ID = strawberry.field(description="Java's product id.")
     sku: str = strawberry.field(description="Stock keeping unit, unique in the catalogue.")
@@ -30,12 +32,16 @@ class Product:
         )
     )
 
-    @strawberry.field(description="Category from the inventory row with this sku; null when unknown.")
+    @strawberry.field(
+        description="Category from the inventory row with this sku; null when unknown."
+    )
     async def category(self, info: Info) -> str | None:
         row = await info.context.loaders.inventory_by_sku.load(self.sku)
         return row.category if row is not None else None
 
-    @strawberry.field(description="Unit cost from the inventory row with this sku; null when unknown.")
+    @strawberry.field(
+        description="Unit cost from the inventory row with this sku; null when unknown."
+    )
     async def cost(self, info: Info) -> float | None:
         row = await info.context.loaders.inventory_by_sku.load(self.sku)
         return round(row.cost, 2) if row is not None and row.cost is not None else None
@@ -70,10 +76,16 @@ class Product:
         )
 
 
-async def product_by_id(info: Info, product_id: int, sku: str, name: str, average_price: float) -> Product:
+async def product_by_id(
+    info: Info, product_id: int, sku: str, name: str, average_price: float
+) -> Product:
     """The catalogue product, or a discontinued stand-in built from the sale's snapshot."""
     dto = await info.context.loaders.products_by_id.load(product_id)
-    return Product.of(dto) if dto is not None else Product.missing(product_id, sku, name, average_price)
+    return (
+        Product.of(dto)
+        if dto is not None
+        else Product.missing(product_id, sku, name, average_price)
+    )
 
 
 @strawberry.type

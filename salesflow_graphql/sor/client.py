@@ -134,12 +134,16 @@ class JavaClient:
         attempts = self.settings.java_retries + 1
         for attempt in range(attempts):
             try:
-                response = await self._call("GET", path, token=token, resource=resource, params=params)
+                response = await self._call(
+                    "GET", path, token=token, resource=resource, params=params
+                )
                 body = self._check_read(response, resource)
                 break
             except _Transient as exc:
                 if attempt + 1 >= attempts:
-                    log.warning("java %s failed after %d attempts: %s", resource, attempts, exc.reason)
+                    log.warning(
+                        "java %s failed after %d attempts: %s", resource, attempts, exc.reason
+                    )
                     raise UpstreamUnavailable(
                         "The SalesFlow service is unavailable right now; try again shortly."
                     ) from exc
@@ -151,15 +155,22 @@ class JavaClient:
         if 200 <= status < 300:
             if "json" not in response.headers.get("content-type", ""):
                 UPSTREAM_CALLS.labels(resource, "bad_body").inc()
-                log.warning("java %s answered %s, not JSON", resource, response.headers.get("content-type"))
+                log.warning(
+                    "java %s answered %s, not JSON", resource, response.headers.get("content-type")
+                )
                 raise UpstreamError("The SalesFlow service sent an answer the gateway cannot read.")
             return response.content
         if status in RETRYABLE_STATUS:
             raise _Transient(f"HTTP {status}", _retry_after(response))
-        error = JavaAnswer(status, response.content, response.headers.get("content-type", "")).error()
+        error = JavaAnswer(
+            status, response.content, response.headers.get("content-type", "")
+        ).error()
         log.warning(
             "java %s answered %d %s: %s",
-            resource, status, error.code if error else "-", error.message if error else response.text[:200],
+            resource,
+            status,
+            error.code if error else "-",
+            error.message if error else response.text[:200],
         )
         if status == 401:
             raise Unauthenticated("The SalesFlow service refused the token.")
@@ -191,14 +202,20 @@ class JavaClient:
         body = msgspec.json.encode(json) if json is not None else None
         try:
             response = await self._call(
-                method, path, token=token, resource=resource, content=body,
+                method,
+                path,
+                token=token,
+                resource=resource,
+                content=body,
                 headers={"Content-Type": "application/json"} if body is not None else None,
             )
         except _Transient as exc:
             raise UpstreamUnavailable(
                 "The SalesFlow service is unavailable right now; try again shortly."
             ) from exc
-        return JavaAnswer(response.status_code, response.content, response.headers.get("content-type", ""))
+        return JavaAnswer(
+            response.status_code, response.content, response.headers.get("content-type", "")
+        )
 
     async def probe(self, timeout_s: float) -> bool:
         """Does Java answer at all? Any HTTP answer below 500 counts (401 without a token is fine)."""

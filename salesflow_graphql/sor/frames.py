@@ -18,8 +18,15 @@ import pandas as pd
 from .records import InventoryResponse, ProductDto, SaleResponse
 
 ITEM_COLUMNS = (
-    "sale_id", "sold_at", "sale_date", "product_id", "sku", "product_name",
-    "quantity", "unit_price", "subtotal",
+    "sale_id",
+    "sold_at",
+    "sale_date",
+    "product_id",
+    "sku",
+    "product_name",
+    "quantity",
+    "unit_price",
+    "subtotal",
 )
 
 _sales_decoder = msgspec.json.Decoder(list[SaleResponse])
@@ -31,9 +38,11 @@ def items_frame_from_sales(sales: Sequence[SaleResponse]) -> pd.DataFrame:
     """One row per item line, in the dtypes of :data:`ITEM_COLUMNS`."""
     counts = np.fromiter((len(s.items) for s in sales), dtype=np.int64, count=len(sales))
     lines = [item for sale in sales for item in sale.items]
-    sold_at = pd.to_datetime(
-        np.array([s.sale_date for s in sales], dtype=object), format="ISO8601"
-    ).to_numpy().repeat(counts)
+    sold_at = (
+        pd.to_datetime(np.array([s.sale_date for s in sales], dtype=object), format="ISO8601")
+        .to_numpy()
+        .repeat(counts)
+    )
     if sold_at.dtype.kind != "M":  # pandas keeps an offset if Java ever sends one
         raise ValueError("saleDate must be an ISO local date-time")
     sold_at_index = pd.DatetimeIndex(sold_at)
@@ -72,7 +81,9 @@ def inventory_frame_from_rows(rows: Sequence[InventoryResponse]) -> pd.DataFrame
         {
             "sku": pd.array([r.sku for r in rows], dtype="str"),
             "category": pd.array([r.category or "" for r in rows], dtype="str"),
-            "cost": np.array([np.nan if r.cost is None else r.cost for r in rows], dtype=np.float64),
+            "cost": np.array(
+                [np.nan if r.cost is None else r.cost for r in rows], dtype=np.float64
+            ),
         }
     )
 

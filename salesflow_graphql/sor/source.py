@@ -30,7 +30,9 @@ class SystemOfRecord:
 
     async def catalogue(self, token: str | None) -> Catalogue:
         async def fetch() -> Catalogue:
-            return await self.client.get("/products", Catalogue.decode, token=token, resource="products")
+            return await self.client.get(
+                "/products", Catalogue.decode, token=token, resource="products"
+            )
 
         return await self.cache.get_or_load(
             "sor:products", self.settings.catalogue_ttl_s, fetch, layer="upstream"
@@ -38,7 +40,9 @@ class SystemOfRecord:
 
     async def inventory(self, token: str | None) -> Inventory:
         async def fetch() -> Inventory:
-            return await self.client.get("/inventory", Inventory.decode, token=token, resource="inventory")
+            return await self.client.get(
+                "/inventory", Inventory.decode, token=token, resource="inventory"
+            )
 
         return await self.cache.get_or_load(
             "sor:inventory", self.settings.catalogue_ttl_s, fetch, layer="upstream"
@@ -56,5 +60,8 @@ class SystemOfRecord:
             )
 
         return await self.cache.get_or_load(
-            f"sor:sales:{today.isoformat()}:{days}", self.settings.sales_ttl_s, fetch, layer="upstream"
+            f"sor:sales:{today.isoformat()}:{days}",
+            self.settings.sales_ttl_s,
+            fetch,
+            layer="upstream",
         )
