@@ -258,8 +258,13 @@ def summarize_level(
     level: str, model: str, scores: dict[str, Scores], baseline: dict[str, Scores], seconds: float
 ) -> dict[str, object]:
     ids = sorted(scores)
-    eps = 1e-9
-    ratios = [(scores[i].mase + eps) / (baseline[i].mase + eps) for i in ids]
+    # A ratio is undefined where either MASE is 0 (an all-zero test window
+    # forecast exactly); those series are left out of the geometric mean.
+    ratios = [
+        scores[i].mase / baseline[i].mase
+        for i in ids
+        if scores[i].mase > 0 and baseline[i].mase > 0
+    ]
     coverages = [scores[i].coverage for i in ids if scores[i].coverage is not None]
     return {
         "level": level,

@@ -74,9 +74,17 @@ class Cache:
         await self._op("delete", key)
 
     async def get_or_load(
-        self, key: str, ttl_s: float, load: Callable[[], Awaitable[T]], *, layer: str
+        self,
+        key: str,
+        ttl_s: float | Callable[[T], float],
+        load: Callable[[], Awaitable[T]],
+        *,
+        layer: str,
     ) -> T:
         """Cache-aside with single-flight: concurrent misses on one key share one ``load``.
+
+        ``ttl_s`` may be a function of the loaded value, for values built on data
+        that is already some seconds old.
 
         The load runs in its own task, so a caller that goes away (a client
         disconnecting) does not cancel it for everyone else waiting on it.
@@ -107,13 +115,17 @@ class Cache:
 
     # ------------------------------------------------------------- machinery
     async def _lookup_or_load(
-        self, key: str, ttl_s: float, load: Callable[[], Awaitable[T]], layer: str
+        self,
+        key: str,
+        ttl_s: float | Callable[[T], float],
+        load: Callable[[], Awaitable[T]],
+        layer: str,
     ) -> T:
         value = await self.get(key, layer=layer)
         if value is not MISS:
             return value  # type: ignore[no-any-return]
         value = await load()
-        await self.set(key, value, ttl_s)
+        await self.set(key, value, ttl_s(value) if callable(ttl_s) else ttl_s)
         return value
 
     def _forget(self, key: str, done: asyncio.Task[Any]) -> None:

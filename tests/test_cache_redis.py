@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -129,4 +130,28 @@ async def test_the_gateway_answers_when_redis_is_down(
         ready = await client.get("/readyz")
     assert answer["data"]["salesAnalytics"]["kpis"]["orders"] > 0
     assert ready.status_code == 503 and ready.json()["checks"]["cache"] == "redis:unavailable"
+    await runtime.close()
+
+
+async def test_answers_live_no_longer_than_the_data_under_them(
+    settings: Settings, standin: StandIn, user_token: str, redis_db: redis.Redis
+) -> None:
+    configured = dataclasses.replace(settings, redis_url=REDIS_URL, analytics_ttl_s=60)
+    runtime = await Runtime.start(configured, standin=standin)
+    today = configured.today()
+    fetched = {
+        "sor:products": await runtime.source.catalogue(user_token),
+        "sor:inventory": await runtime.source.inventory(user_token),
+        f"sor:sales:{today}:59": await runtime.source.sales_window(59, user_token),
+    }
+    for key, value in fetched.items():  # as if fetched 50 s ago
+        await runtime.cache.set(key, dataclasses.replace(value, fetched_at=time.time() - 50), 60)
+    transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        answer = await graphql(client, "{ salesAnalytics { kpis { orders } } }", user_token)
+    assert "errors" not in answer
+    (response_key,) = await redis_db.keys("salesflow:resp:*")
+    (analytics_key,) = await redis_db.keys("salesflow:analytics:*")
+    assert 0 < await redis_db.ttl(response_key) <= 10
+    assert 0 < await redis_db.ttl(analytics_key) <= 10
     await runtime.close()

@@ -4,12 +4,19 @@ The pure computation lives in :mod:`.sales` and :mod:`.stock`; these classes
 only validate arguments, gather the frames, run the computation in a worker
 thread and cache its result (keyed by every argument that changes the answer;
 the answer does not depend on the caller's role).
+
+A cached result remembers when its Java data was fetched: it lives only for
+what is left of that data's TTL, and tells the request's loaders its age, so
+the response cache above never keeps an answer longer than its data.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from ..cache import Cache
 from ..config import Settings
@@ -20,6 +27,25 @@ from .sales import SalesAnalytics, compute_sales_analytics
 from .stock import StockAnalytics, compute_stock_analytics
 
 DEFAULT_RANGE_DAYS = 30
+
+T = TypeVar("T")
+
+#: A computed result and when the oldest Java data under it was fetched.
+Dated = tuple[float, T]
+
+
+async def _cached(
+    cache: Cache,
+    key: str,
+    ttl_s: float,
+    loaders: Loaders,
+    compute: Callable[[], Awaitable[Dated[T]]],
+) -> T:
+    data_at, result = await cache.get_or_load(
+        key, lambda dated: ttl_s - (time.time() - dated[0]), compute, layer="analytics"
+    )
+    loaders.observe(data_at)
+    return result
 
 
 class SalesAnalyticsService:
@@ -47,13 +73,14 @@ class SalesAnalyticsService:
             )
         key = f"analytics:sales:{today}:{period.start}:{period.end}:{granularity}:{top}"
 
-        async def compute() -> SalesAnalytics:
+        async def compute() -> Dated[SalesAnalytics]:
             window, catalogue, inventory = await asyncio.gather(
                 loaders.sales_since(period.previous().start),
                 loaders.catalogue(),
                 loaders.inventory(),
             )
-            return await asyncio.to_thread(
+            data_at = min(window.fetched_at, catalogue.fetched_at, inventory.fetched_at)
+            return data_at, await asyncio.to_thread(
                 compute_sales_analytics,
                 window.items,
                 catalogue.frame,
@@ -63,9 +90,7 @@ class SalesAnalyticsService:
                 top,
             )
 
-        return await self.cache.get_or_load(
-            key, self.settings.analytics_ttl_s, compute, layer="analytics"
-        )
+        return await _cached(self.cache, key, self.settings.analytics_ttl_s, loaders, compute)
 
 
 class StockAnalyticsService:
@@ -78,7 +103,7 @@ class StockAnalyticsService:
     async def compute_stock_analytics(
         self, loaders: Loaders, lookback_days: int = 30, lead_time_days: int = 7
     ) -> tuple[datetime, StockAnalytics]:
-        """The analytics and the moment they were computed (``asOf``)."""
+        """The analytics and when the stock they describe was read from Java (``asOf``)."""
         if not 1 <= lookback_days <= self.settings.max_lookback_days:
             raise BadUserInput(
                 f"lookbackDays must be between 1 and {self.settings.max_lookback_days}",
@@ -93,11 +118,12 @@ class StockAnalyticsService:
         lookback = window_ending(today, lookback_days)
         key = f"analytics:stock:{today}:{lookback_days}:{lead_time_days}"
 
-        async def compute() -> tuple[datetime, StockAnalytics]:
+        async def compute() -> Dated[tuple[datetime, StockAnalytics]]:
             window, catalogue, inventory = await asyncio.gather(
                 loaders.sales_since(lookback.start), loaders.catalogue(), loaders.inventory()
             )
-            as_of = datetime.now(self.settings.tz)
+            as_of = datetime.fromtimestamp(catalogue.fetched_at, self.settings.tz)
+            data_at = min(window.fetched_at, catalogue.fetched_at, inventory.fetched_at)
             result = await asyncio.to_thread(
                 compute_stock_analytics,
                 window.items,
@@ -107,8 +133,6 @@ class StockAnalyticsService:
                 lookback_days,
                 lead_time_days,
             )
-            return as_of, result
+            return data_at, (as_of, result)
 
-        return await self.cache.get_or_load(
-            key, self.settings.analytics_ttl_s, compute, layer="analytics"
-        )
+        return await _cached(self.cache, key, self.settings.analytics_ttl_s, loaders, compute)

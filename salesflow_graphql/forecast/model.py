@@ -45,15 +45,18 @@ class GlobalModelConfig:
     num_boost_round: int = 120
     learning_rate: float = 0.08
     num_leaves: int = 31
-    min_data_in_leaf: int = 40
+    #: Upper bound; small panels use fewer rows per leaf (see ``training_set``).
+    min_data_in_leaf: int = 50
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.7
     lambda_l2: float = 1.0
     tweedie_variance_power: float = 1.2
     max_bin: int = 63
-    #: Training rows per series are limited to the last days before the cutoff:
-    #: recent behaviour matters most and it bounds the cost.
-    max_train_days: int = 371
+    #: Training rows are bounded by a budget shared by the series: a category
+    #: panel (~10 series) trains on all its history, a 500-product panel on
+    #: its last ~320 days. Recent days matter most, and this bounds the cost.
+    max_train_rows: int = 160_000
+    min_train_days: int = 182
     seed: int = 0
     n_threads: int = 1
 
@@ -86,6 +89,7 @@ class TrainingSet:
     cutoff: int
     scale: np.ndarray  # (n_series,) level scale from days before the cutoff
     dataset: lgb.Dataset
+    min_data_in_leaf: int
 
 
 def training_set(arrays: PanelArrays, cutoff: int, config: GlobalModelConfig) -> TrainingSet:
@@ -98,7 +102,9 @@ def training_set(arrays: PanelArrays, cutoff: int, config: GlobalModelConfig) ->
     first_active = first_active_day(past)
     scale = level_scale(past, first_active)
     scaled = past / scale[:, None]
-    targets = np.arange(max(1, cutoff - config.max_train_days), cutoff)
+    n_series = past.shape[0]
+    train_days = max(config.min_train_days, config.max_train_rows // max(1, n_series))
+    targets = np.arange(max(1, cutoff - train_days), cutoff)
     features = feature_tensor(scaled, arrays.uplift[:, :cutoff], targets, arrays.dates[targets])
     keep = targets[None, :] >= first_active[:, None]
     rows = features[keep]
@@ -111,12 +117,14 @@ def training_set(arrays: PanelArrays, cutoff: int, config: GlobalModelConfig) ->
         params={"max_bin": config.max_bin, "verbosity": -1, "seed": config.seed},
         free_raw_data=True,
     )
-    return TrainingSet(cutoff, scale, dataset)
+    # Few rows (a handful of categories) need smaller leaves to learn anything.
+    min_data_in_leaf = int(np.clip(labels.size // 500, 10, config.min_data_in_leaf))
+    return TrainingSet(cutoff, scale, dataset, min_data_in_leaf)
 
 
 def fit(train: TrainingSet, config: GlobalModelConfig) -> lgb.Booster:
     """Train one booster; the same TrainingSet can serve several objectives."""
-    params = config.lightgbm_params()
+    params = {**config.lightgbm_params(), "min_data_in_leaf": train.min_data_in_leaf}
     return lgb.train(params, train.dataset, num_boost_round=config.num_boost_round)
 
 

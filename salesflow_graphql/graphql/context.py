@@ -23,6 +23,8 @@ class RequestState:
     cacheable: bool = False
     #: Cleared by any resolver whose answer depends on who asks beyond the role.
     shareable: bool = True
+    #: The request's loaders, which know how old the data behind the answer is.
+    loaders: Loaders | None = None
 
 
 @dataclass

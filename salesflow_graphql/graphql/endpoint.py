@@ -50,10 +50,11 @@ class GatewayGraphQL(GraphQL):
             request_id=uuid.uuid4().hex[:16], principal=None
         )
         token = state.principal.token if state.principal else None
+        state.loaders = Loaders(self.runtime.source, token)
         return GatewayContext(
             runtime=self.runtime,
             state=state,
-            loaders=Loaders(self.runtime.source, token),
+            loaders=state.loaders,
             request=request,
             response=response,
         )
@@ -104,9 +105,15 @@ class GraphQLEndpoint:
         await self.view(scope, _replay(body, receive), captured)
         outcome = "ok" if captured.status == 200 and state.cacheable else "error"
         if key is not None and outcome == "ok" and captured.body is not None:
-            await self.runtime.cache.set(key, captured.body, self.runtime.settings.analytics_ttl_s)
+            await self.runtime.cache.set(key, captured.body, self._remaining_ttl(state))
         GRAPHQL_REQUESTS.labels(outcome).inc()
         GRAPHQL_LATENCY.observe(time.perf_counter() - started)
+
+    def _remaining_ttl(self, state: RequestState) -> float:
+        """An answer lives as long as the oldest data it was built from may."""
+        ttl = self.runtime.settings.analytics_ttl_s
+        oldest = state.loaders.oldest_data_at if state.loaders else None
+        return ttl if oldest is None else ttl - (time.time() - oldest)
 
     def _cache_key(self, request: Request, body: bytes, role: str) -> str | None:
         content_type = request.headers.get("content-type", "")

@@ -7,6 +7,7 @@ them is CPU work: call these from a worker thread for anything large.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -96,6 +97,8 @@ class Catalogue:
     by_id: dict[int, ProductDto] = field(repr=False)
     by_sku: dict[str, ProductDto] = field(repr=False)
     frame: pd.DataFrame = field(repr=False)
+    #: When Java was read (epoch seconds): the age every answer built on it inherits.
+    fetched_at: float = field(default_factory=time.time)
 
     @classmethod
     def decode(cls, body: bytes) -> Catalogue:
@@ -117,6 +120,7 @@ class Inventory:
 
     by_sku: dict[str, InventoryResponse] = field(repr=False)
     frame: pd.DataFrame = field(repr=False)
+    fetched_at: float = field(default_factory=time.time)
 
     @classmethod
     def decode(cls, body: bytes) -> Inventory:
@@ -138,6 +142,7 @@ class SalesWindow:
     today: date
     start: date
     items: pd.DataFrame = field(repr=False)
+    fetched_at: float = field(default_factory=time.time)
 
     @property
     def days(self) -> int:
@@ -152,7 +157,7 @@ class SalesWindow:
         """The same lines cut to ``start`` (must not be before this window's start)."""
         if start <= self.start:
             return self
-        return SalesWindow(self.today, start, _since(self.items, start))
+        return SalesWindow(self.today, start, _since(self.items, start), self.fetched_at)
 
 
 def _since(items: pd.DataFrame, start: date) -> pd.DataFrame:

@@ -37,25 +37,38 @@ class Loaders:
         )
         self._windows: DataLoader[int, SalesWindow] = DataLoader(self._load_windows)
         self._widest: tuple[int, asyncio.Future[SalesWindow]] | None = None
+        #: When the oldest Java data this request used was fetched (epoch seconds).
+        self.oldest_data_at: float | None = None
+
+    def observe(self, fetched_at: float) -> None:
+        """Note that the answer rests on data fetched at ``fetched_at``."""
+        if self.oldest_data_at is None or fetched_at < self.oldest_data_at:
+            self.oldest_data_at = fetched_at
 
     def today(self) -> date:
         return self.source.today()
 
     async def catalogue(self) -> Catalogue:
-        return await self._resources.load("catalogue")  # type: ignore[no-any-return]
+        catalogue: Catalogue = await self._resources.load("catalogue")
+        self.observe(catalogue.fetched_at)
+        return catalogue
 
     async def inventory(self) -> Inventory:
-        return await self._resources.load("inventory")  # type: ignore[no-any-return]
+        inventory: Inventory = await self._resources.load("inventory")
+        self.observe(inventory.fetched_at)
+        return inventory
 
     async def sales_since(self, start: date) -> SalesWindow:
         """Sale lines dated ``start`` or later (up to today)."""
         days = max(0, (self.today() - start).days)
         if self._widest is not None and self._widest[0] >= days:
-            return (await self._widest[1]).since(start)
-        future = asyncio.ensure_future(self._windows.load(days))
-        if self._widest is None or days > self._widest[0]:
+            future = self._widest[1]
+        else:
+            future = asyncio.ensure_future(self._windows.load(days))
             self._widest = (days, future)
-        return (await future).since(start)
+        window = await future
+        self.observe(window.fetched_at)
+        return window.since(start)
 
     async def _load_resources(self, names: Sequence[str]) -> list[Any]:
         fetchers = {"catalogue": self.source.catalogue, "inventory": self.source.inventory}
