@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_analytics_benchmark_prints_its_tables() -> None:
     done = subprocess.run(
         [sys.executable, "bench/analytics.py", "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
