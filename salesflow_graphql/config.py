@@ -75,6 +75,18 @@ class Settings:
     graphiql: bool = setting(True, "Serve GraphiQL at GET /graphql")
     timezone: str = setting("", "IANA zone for business dates; empty = the server's local zone")
     log_level: str = setting("INFO", "Log level")
+    # --- signed links ---
+    link_ttl_s: int = setting(3600, "Lifetime of signed download links", low=1, high=7 * 24 * 3600)
+    # --- e-mail ---
+    smtp_host: str | None = setting(None, "SMTP server; unset = e-mail is logged, not sent")
+    smtp_port: int = setting(25, "SMTP port", low=1, high=65535)
+    smtp_username: str | None = setting(None, "SMTP user, if the server needs a login")
+    smtp_password: str | None = setting(None, "SMTP password")
+    smtp_starttls: bool = setting(False, "Upgrade the SMTP connection with STARTTLS")
+    smtp_timeout_s: float = setting(10.0, "SMTP timeout", low=0.1, high=300)
+    mail_from: str = setting("SalesFlow <salesflow@localhost>", "Sender of every e-mail")
+    mail_retries: int = setting(3, "Retries of a failed send", low=0, high=10)
+    mail_backoff_s: float = setting(1.0, "First retry backoff of a send (doubles)", low=0, high=60)
     # --- embedded stand-in ---
     demo_seed: int = setting(20240601, "Seed of the demo shop", low=0)
     standin_products_bulk: bool = setting(False, "Stand-in serves POST /products/bulk")

@@ -17,6 +17,8 @@ import httpx
 from .analytics.service import SalesAnalyticsService, StockAnalyticsService
 from .cache import Cache
 from .config import Settings
+from .mail import Mailer
+from .signing import LinkSigner
 from .sor.client import JavaClient
 from .sor.source import SystemOfRecord
 
@@ -34,6 +36,8 @@ class Runtime:
     source: SystemOfRecord
     sales_analytics: SalesAnalyticsService
     stock_analytics: StockAnalyticsService
+    signer: LinkSigner
+    mailer: Mailer
     standin: StandIn | None = None
 
     @classmethod
@@ -66,6 +70,8 @@ class Runtime:
             source=source,
             sales_analytics=SalesAnalyticsService(cache, settings),
             stock_analytics=StockAnalyticsService(cache, settings),
+            signer=LinkSigner(settings.jwt_secret, ttl_s=settings.link_ttl_s),
+            mailer=Mailer(settings),
             standin=standin,
         )
 

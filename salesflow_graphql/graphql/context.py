@@ -36,6 +36,8 @@ class GatewayContext:
     loaders: Loaders
     request: Any = None
     response: Any = None
+    #: The ``connection_init`` payload of a WebSocket connection.
+    connection_params: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

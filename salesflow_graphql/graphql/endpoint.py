@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 
 from ..auth import TokenRejected, bearer_token, verify_access_token
 from ..cache import MISS
@@ -61,6 +62,22 @@ class GatewayGraphQL(GraphQL):
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
+
+    async def on_ws_connect(self, context: GatewayContext) -> dict[str, object] | None:  # type: ignore[override]
+        """Authenticate a WebSocket from its ``connection_init`` payload, or close it (4403)."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("Authorization") or params.get("authorization")
+        try:
+            principal = verify_access_token(
+                bearer_token(header if isinstance(header, str) else None),
+                self.runtime.settings.jwt_secret,
+            )
+        except TokenRejected as rejected:
+            log.info("websocket refused: %s", rejected.problem)
+            raise ConnectionRejectionError({"reason": str(rejected.problem)}) from rejected
+        context.state.principal = principal
+        context.loaders = context.state.loaders = Loaders(self.runtime.source, principal.token)
+        return None
 
 
 class GraphQLEndpoint:

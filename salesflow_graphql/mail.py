@@ -1,0 +1,104 @@
+"""E-mail through aiosmtplib: HTML and text parts, attachments, retries with backoff.
+
+A failed send is retried, logged, and finally raised as :class:`MailFailed`
+for the caller to record; callers never lose their own work because of it.
+Without ``SALESFLOW_SMTP_HOST`` messages are logged instead of sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class MailFailed(Exception):
+    """Every attempt to send failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str  # e.g. "application/pdf"
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+    def message(self, sender: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = ", ".join(self.to)
+        message["Subject"] = self.subject
+        message.set_content(self.text)
+        if self.html is not None:
+            message.add_alternative(self.html, subtype="html")
+        for attachment in self.attachments:
+            main, _, sub = attachment.mime_type.partition("/")
+            message.add_attachment(
+                attachment.content, maintype=main, subtype=sub, filename=attachment.filename
+            )
+        return message
+
+
+class Mailer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.smtp_host is not None
+
+    async def send(self, mail: Mail) -> None:
+        """Send ``mail``, retrying with exponential backoff; raise :class:`MailFailed` at the end."""
+        if not mail.to:
+            return
+        if not self.enabled:
+            log.info("e-mail not sent (no SMTP host): %r to %s", mail.subject, ", ".join(mail.to))
+            return
+        s = self.settings
+        message = mail.message(s.mail_from)
+        for attempt in range(s.mail_retries + 1):
+            try:
+                await aiosmtplib.send(
+                    message,
+                    hostname=s.smtp_host,
+                    port=s.smtp_port,
+                    username=s.smtp_username,
+                    password=s.smtp_password,
+                    start_tls=s.smtp_starttls,
+                    timeout=s.smtp_timeout_s,
+                )
+                log.info("e-mail sent: %r to %s", mail.subject, ", ".join(mail.to))
+                return
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                log.warning("e-mail attempt %d failed: %s", attempt + 1, exc)
+                if attempt == s.mail_retries:
+                    raise MailFailed(f"could not send {mail.subject!r}: {exc}") from exc
+                await asyncio.sleep(s.mail_backoff_s * 2**attempt * random.uniform(0.5, 1.0))
+
+
+def valid_address(address: str) -> bool:
+    """A light check: one @, a dot in the domain, no spaces or header breaks."""
+    local, at, domain = address.partition("@")
+    return bool(at and local and "." in domain and not any(c in address for c in " \r\n,;<>"))
+
+
+def recipients(addresses: Sequence[str]) -> tuple[str, ...]:
+    """Deduplicated, trimmed addresses (validation is the caller's, at the edge)."""
+    return tuple(dict.fromkeys(a.strip() for a in addresses if a.strip()))
