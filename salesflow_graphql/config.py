@@ -75,6 +75,8 @@ class Settings:
     graphiql: bool = setting(True, "Serve GraphiQL at GET /graphql")
     timezone: str = setting("", "IANA zone for business dates; empty = the server's local zone")
     log_level: str = setting("INFO", "Log level")
+    # --- files ---
+    exports_dir: str = setting("exports", "Folder (shared volume) for reports and import files")
     # --- signed links ---
     link_ttl_s: int = setting(3600, "Lifetime of signed download links", low=1, high=7 * 24 * 3600)
     # --- e-mail ---

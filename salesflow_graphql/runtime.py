@@ -21,6 +21,7 @@ from .mail import Mailer
 from .signing import LinkSigner
 from .sor.client import JavaClient
 from .sor.source import SystemOfRecord
+from .storage import FileStore
 
 if TYPE_CHECKING:
     from .sor.standin import StandIn
@@ -38,6 +39,7 @@ class Runtime:
     stock_analytics: StockAnalyticsService
     signer: LinkSigner
     mailer: Mailer
+    files: FileStore
     standin: StandIn | None = None
 
     @classmethod
@@ -72,6 +74,7 @@ class Runtime:
             stock_analytics=StockAnalyticsService(cache, settings),
             signer=LinkSigner(settings.jwt_secret, ttl_s=settings.link_ttl_s),
             mailer=Mailer(settings),
+            files=FileStore(settings.exports_dir),
             standin=standin,
         )
 

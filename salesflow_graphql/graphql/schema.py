@@ -1,4 +1,8 @@
-"""The one schema: every capability's query type merged, with the gateway's extensions."""
+"""The one schema: every capability's root types merged, with the gateway's extensions.
+
+Each capability module contributes its Query/Mutation/Subscription classes to
+the lists below; nothing else in this file changes when a capability is added.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,28 @@ from .analytics import AnalyticsQuery
 from .extensions import ErrorCodes, ResponseCacheEligibility
 from .products import ProductQuery
 
-Query = merge_types("Query", (AnalyticsQuery, ProductQuery))
-Query.__strawberry_definition__.description = "Read the shop's analytics and products."
+QUERIES: tuple[type, ...] = (AnalyticsQuery, ProductQuery)
+MUTATIONS: tuple[type, ...] = ()
+SUBSCRIPTIONS: tuple[type, ...] = ()
 
 #: Bounded caches: a flood of distinct documents cannot grow memory without limit.
 PARSER_CACHE_SIZE = 512
 VALIDATION_CACHE_SIZE = 512
 
 
+def _root(name: str, parts: tuple[type, ...], description: str) -> type | None:
+    if not parts:
+        return None
+    root = merge_types(name, parts)
+    root.__strawberry_definition__.description = description
+    return root
+
+
 def create_schema() -> strawberry.Schema:
     return strawberry.Schema(
-        query=Query,
+        query=_root("Query", QUERIES, "Read the shop's analytics, forecasts, products and jobs."),
+        mutation=_root("Mutation", MUTATIONS, "Import data, start reports and run checks."),
+        subscription=_root("Subscription", SUBSCRIPTIONS, "Live alerts and job progress."),
         extensions=[
             ErrorCodes,
             ResponseCacheEligibility,
