@@ -1,3 +1,5 @@
 from .cli import main
 
-raise SystemExit(main())
+# Guarded: forecast training pools spawn processes that import the main module.
+if __name__ == "__main__":
+    raise SystemExit(main())

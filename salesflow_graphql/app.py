@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         nonlocal runtime
         if runtime is None:
             runtime = await Runtime.start(settings or Settings.from_env())
+            runtime.forecasts.warm_up()
         app.state.runtime = runtime
         try:
             yield

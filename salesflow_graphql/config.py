@@ -75,6 +75,42 @@ class Settings:
     graphiql: bool = setting(True, "Serve GraphiQL at GET /graphql")
     timezone: str = setting("", "IANA zone for business dates; empty = the server's local zone")
     log_level: str = setting("INFO", "Log level")
+    # --- forecasts ---
+    forecast_max_horizon: int = setting(90, "Longest forecast horizon in days", low=1, high=365)
+    forecast_min_history: int = setting(56, "Shortest historyDays accepted", low=14, high=3650)
+    forecast_max_history: int = setting(1095, "Longest historyDays accepted", low=28, high=3650)
+    forecast_ttl_s: float = setting(
+        6 * 3600.0, "TTL of a trained forecast (keyed by its data)", low=0
+    )
+    forecast_workers: int = setting(
+        1, "Processes that train forecasts (1 thread each)", low=1, high=64
+    )
+    # --- spreadsheet imports ---
+    import_max_upload_bytes: int = setting(
+        20 * 1024 * 1024, "Largest upload (whole request body), counted while streaming", low=1024
+    )
+    import_max_rows: int = setting(200_000, "Most data rows one import may have", low=1)
+    import_zip_max_entries: int = setting(
+        2_000, "Most members an .xlsx/.xlsm/.ods archive may have", low=1
+    )
+    import_zip_max_uncompressed_bytes: int = setting(
+        256 * 1024 * 1024, "Most bytes an archive may inflate to, in total", low=1024
+    )
+    import_zip_max_ratio: float = setting(
+        200.0, "Largest inflate ratio of one archive member (above 1 MiB)", low=1
+    )
+    import_idempotency_ttl_s: int = setting(
+        24 * 3600, "How long an idempotencyKey remembers its import", low=60
+    )
+    import_bulk_chunk_size: int = setting(
+        500, "Products or sales per bulk request to Java", low=1, high=10_000
+    )
+    import_write_concurrency: int = setting(
+        4, "Concurrent per-product writes when Java has no bulk endpoint", low=1, high=64
+    )
+    import_max_concurrent: int = setting(
+        2, "Imports parsed at the same time by one process (CPU and memory bound)", low=1
+    )
     # --- files ---
     exports_dir: str = setting("exports", "Folder (shared volume) for reports and import files")
     # --- signed links ---

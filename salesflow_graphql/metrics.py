@@ -52,3 +52,10 @@ CACHE_FALLBACKS = Counter(
     "Cache operations served by the memory fallback because Redis failed.",
     registry=REGISTRY,
 )
+FORECAST_SECONDS = Histogram(
+    "salesflow_forecast_training_seconds",
+    "Time to train and backtest one forecast, by method family (lightgbm, tsb, ...).",
+    ["method"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+    registry=REGISTRY,
+)

@@ -17,6 +17,7 @@ import httpx
 from .analytics.service import SalesAnalyticsService, StockAnalyticsService
 from .cache import Cache
 from .config import Settings
+from .forecast.service import SalesForecastService
 from .mail import Mailer
 from .signing import LinkSigner
 from .sor.client import JavaClient
@@ -37,6 +38,7 @@ class Runtime:
     source: SystemOfRecord
     sales_analytics: SalesAnalyticsService
     stock_analytics: StockAnalyticsService
+    forecasts: SalesForecastService
     signer: LinkSigner
     mailer: Mailer
     files: FileStore
@@ -72,6 +74,7 @@ class Runtime:
             source=source,
             sales_analytics=SalesAnalyticsService(cache, settings),
             stock_analytics=StockAnalyticsService(cache, settings),
+            forecasts=SalesForecastService(cache, settings),
             signer=LinkSigner(settings.jwt_secret, ttl_s=settings.link_ttl_s),
             mailer=Mailer(settings),
             files=FileStore(settings.exports_dir),
@@ -79,5 +82,6 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        self.forecasts.close()
         await self.client.aclose()
         await self.cache.close()

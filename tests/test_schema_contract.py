@@ -25,15 +25,6 @@ API_MD = ROOT.parent / "shared" / "API.md"
 #: Parts of API.md that belong to capabilities not built yet, with their issue.
 #: The test also fails if one of these shows up, so this list shrinks as they land.
 PENDING = {
-    # forecast (issue 3)
-    "Query.forecast",
-    "ForecastInput",
-    "ForecastLevel",
-    "ForecastMetric",
-    "Forecast",
-    "SeriesPoint",
-    "ForecastPoint",
-    "Backtest",
     # imports (issue 4)
     "Mutation",
     "ImportKind",

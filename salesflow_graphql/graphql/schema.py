@@ -13,9 +13,10 @@ from strawberry.tools import merge_types
 
 from .analytics import AnalyticsQuery
 from .extensions import ErrorCodes, ResponseCacheEligibility
+from .forecast import ForecastQuery
 from .products import ProductQuery
 
-QUERIES: tuple[type, ...] = (AnalyticsQuery, ProductQuery)
+QUERIES: tuple[type, ...] = (AnalyticsQuery, ForecastQuery, ProductQuery)
 MUTATIONS: tuple[type, ...] = ()
 SUBSCRIPTIONS: tuple[type, ...] = ()
 

@@ -1,0 +1,168 @@
+"""forecast(input) end to end on the stand-in: levels, metrics, fallbacks, errors, single-flight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import httpx
+import pytest
+from support import error_codes, graphql
+
+from salesflow_graphql.app import create_app
+from salesflow_graphql.config import Settings
+from salesflow_graphql.metrics import REGISTRY
+from salesflow_graphql.runtime import Runtime
+from salesflow_graphql.sor.standin import DemoShop, StandIn
+
+FORECAST = """query($i: ForecastInput!) { forecast(input: $i) {
+  level key metric model trainedAt
+  history { date value } points { date value lower upper }
+  backtest { folds horizonDays mase smape baselineMase intervalCoverage } } }"""
+
+
+@pytest.fixture(scope="module")
+async def forecasting(
+    base_settings: Settings, demo_shop: DemoShop
+) -> AsyncIterator[tuple[httpx.AsyncClient, StandIn]]:
+    """One runtime for the module: its training pool starts once."""
+    standin = StandIn(demo_shop, secret=base_settings.jwt_secret)
+    runtime = await Runtime.start(base_settings, standin=standin)
+    transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://gateway", timeout=120
+    ) as client:
+        yield client, standin
+    await runtime.close()
+
+
+async def _forecast(client: httpx.AsyncClient, token: str, **given: object) -> dict:
+    return await graphql(client, FORECAST, token, {"i": given})
+
+
+def _check_shape(forecast: dict, horizon: int, history_days: int) -> None:
+    today = date.today()
+    history = [date.fromisoformat(p["date"]) for p in forecast["history"]]
+    assert len(history) == history_days
+    assert history[-1] == today - timedelta(days=1), "history is made of complete days"
+    assert history == [history[0] + timedelta(days=i) for i in range(history_days)]
+    points = forecast["points"]
+    assert [date.fromisoformat(p["date"]) for p in points] == [
+        history[-1] + timedelta(days=i + 1) for i in range(horizon)
+    ]
+    for p in points:
+        assert 0 <= p["lower"] <= p["value"] <= p["upper"]
+    backtest = forecast["backtest"]
+    assert backtest["folds"] >= 4 and backtest["horizonDays"] == horizon
+    assert backtest["mase"] >= 0 and 0 <= backtest["smape"] <= 2
+    assert 0 <= backtest["intervalCoverage"] <= 1
+
+
+async def test_total_units_with_the_api_defaults(forecasting, user_token: str) -> None:
+    client, _ = forecasting
+    answer = await _forecast(client, user_token)
+    assert "errors" not in answer, answer
+    forecast = answer["data"]["forecast"]
+    assert (forecast["level"], forecast["key"], forecast["metric"]) == ("TOTAL", None, "UNITS")
+    assert forecast["model"].startswith("lightgbm")
+    _check_shape(forecast, horizon=14, history_days=365)
+    mean_history = sum(p["value"] for p in forecast["history"][-28:]) / 28
+    mean_forecast = sum(p["value"] for p in forecast["points"]) / 14
+    assert 0.5 < mean_forecast / mean_history < 2, "a busy shop's forecast stays near its level"
+
+
+@pytest.mark.parametrize(
+    ("level", "metric"),
+    [("CATEGORY", "REVENUE"), ("CATEGORY", "UNITS"), ("PRODUCT", "UNITS"), ("PRODUCT", "REVENUE")],
+)
+async def test_category_and_product_levels_answer_for_both_metrics(
+    forecasting, demo_shop: DemoShop, user_token: str, level: str, metric: str
+) -> None:
+    client, _ = forecasting
+    best_seller = "ELE-00001"
+    key = "Electronics" if level == "CATEGORY" else best_seller
+    answer = await _forecast(
+        client, user_token, level=level, key=key, metric=metric, horizonDays=7, historyDays=120
+    )
+    assert "errors" not in answer, answer
+    forecast = answer["data"]["forecast"]
+    assert (forecast["level"], forecast["key"], forecast["metric"]) == (level, key, metric)
+    _check_shape(forecast, horizon=7, history_days=120)
+
+
+async def test_an_intermittent_product_falls_back_without_error(
+    forecasting, demo_shop: DemoShop, user_token: str
+) -> None:
+    client, _ = forecasting
+    answer = await _forecast(client, user_token, level="PRODUCT", key=demo_shop.intermittent[0])
+    forecast = answer["data"]["forecast"]
+    assert not forecast["model"].startswith("lightgbm")
+    assert forecast["model"] in {"tsb", "seasonal-naive", "moving-average"}
+    assert len(forecast["points"]) == 14
+
+
+async def test_a_product_that_never_sold_gets_a_zero_forecast(
+    gateway: httpx.AsyncClient, standin: StandIn, admin_token: str, user_token: str
+) -> None:
+    transport = httpx.ASGITransport(app=standin.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://java/api/v1") as java:
+        created = await java.post(
+            "/products",
+            json={"name": "Brand new gadget", "sku": "NEW-00001", "price": 10, "stockQuantity": 5},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+        assert created.status_code == 201
+    answer = await _forecast(gateway, user_token, level="PRODUCT", key="NEW-00001", historyDays=60)
+    forecast = answer["data"]["forecast"]
+    assert forecast["model"] == "tsb"
+    assert all(p["value"] == 0 for p in forecast["points"])
+
+
+@pytest.mark.parametrize(
+    ("given", "code"),
+    [
+        ({"level": "PRODUCT", "key": "NO-SUCH-SKU"}, "NOT_FOUND"),
+        ({"level": "CATEGORY", "key": "Spaceships"}, "NOT_FOUND"),
+        ({"level": "PRODUCT"}, "BAD_USER_INPUT"),
+        ({"level": "TOTAL", "key": "Electronics"}, "BAD_USER_INPUT"),
+        ({"horizonDays": 0}, "BAD_USER_INPUT"),
+        ({"horizonDays": 91}, "BAD_USER_INPUT"),
+        ({"historyDays": 10}, "BAD_USER_INPUT"),
+        ({"historyDays": 5000}, "BAD_USER_INPUT"),
+        ({"intervalLevel": 1.5}, "BAD_USER_INPUT"),
+    ],
+)
+async def test_bad_requests_get_clear_codes(
+    forecasting, user_token: str, given: dict, code: str
+) -> None:
+    client, _ = forecasting
+    answer = await _forecast(client, user_token, **given)
+    assert error_codes(answer) == [code]
+
+
+async def test_concurrent_identical_requests_train_once_and_repeats_hit_the_cache(
+    forecasting, user_token: str
+) -> None:
+    client, _ = forecasting
+
+    def trainings() -> float:
+        return sum(
+            sample.value
+            for metric in REGISTRY.collect()
+            if metric.name == "salesflow_forecast_training_seconds"
+            for sample in metric.samples
+            if sample.name.endswith("_count")
+        )
+
+    before = trainings()
+    given = {"level": "CATEGORY", "key": "Toys & Games", "horizonDays": 10, "historyDays": 90}
+    answers = await asyncio.gather(*(_forecast(client, user_token, **given) for _ in range(5)))
+    assert trainings() - before == 1
+    trained_at = {a["data"]["forecast"]["trainedAt"] for a in answers}
+    assert len(trained_at) == 1
+    again = await graphql(
+        client, FORECAST.replace("query(", "query Again("), user_token, {"i": given}
+    )
+    assert again["data"]["forecast"]["trainedAt"] in trained_at
+    assert trainings() - before == 1
