@@ -20,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,18 +72,20 @@ def _free_port() -> int:
 
 @contextmanager
 def _process(args: list[str], env: dict[str, str], port: int, ready_path: str):
+    """Run ``salesflow-graphql ARGS``; its log goes to a file (a full pipe would stall it)."""
+    log = tempfile.NamedTemporaryFile(prefix=f"salesflow-{args[0]}-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [sys.executable, "-m", "salesflow_graphql", *args],
         env={**os.environ, **env},
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited: {proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"{args[0]} exited: {Path(log.name).read_text()[-2000:]}")
             try:
                 if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code < 500:
                     break
@@ -92,9 +95,16 @@ def _process(args: list[str], env: dict[str, str], port: int, ready_path: str):
                 raise RuntimeError(f"{args[0]} did not start")
             time.sleep(0.1)
         yield proc
+    except BaseException:
+        print(
+            f"--- log of {args[0]} ({log.name}):\n{Path(log.name).read_text()[-4000:]}",
+            file=sys.stderr,
+        )
+        raise
     finally:
         proc.terminate()
         proc.wait(10)
+        log.close()
 
 
 # --------------------------------------------------------------------- 1

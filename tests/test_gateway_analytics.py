@@ -144,6 +144,20 @@ async def test_bad_arguments_give_bad_user_input(
     assert error_codes(answer) == ["BAD_USER_INPUT"]
 
 
+@pytest.mark.parametrize(
+    "variables",
+    [{"top": "ten"}, {"top": [1, "DAY"]}, {"top": None}, {"top": 2**40}, {}],
+)
+async def test_bad_variables_give_bad_user_input(
+    gateway: httpx.AsyncClient, user_token: str, variables: dict
+) -> None:
+    answer = await graphql(
+        gateway, "query($top: Int!) { salesAnalytics(top: $top) { kpis { orders } } }", user_token, variables
+    )
+    assert error_codes(answer) == ["BAD_USER_INPUT"]
+    assert "Internal" not in answer["errors"][0]["message"]
+
+
 async def test_stock_analytics_follows_the_definitions(
     gateway: httpx.AsyncClient, user_token: str
 ) -> None:

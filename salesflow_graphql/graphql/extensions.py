@@ -39,7 +39,8 @@ class ErrorCodes(SchemaExtension):
             return _with(error, original.message, original.as_extensions())
         if error.extensions and "code" in error.extensions:
             return error  # permission classes set their own code
-        if original is None:
+        if original is None or isinstance(original, GraphQLError):
+            # the document or its variables are wrong (syntax, validation, coercion)
             return _with(error, error.message, {"code": str(ErrorCode.BAD_USER_INPUT)})
         log.error("internal error in %s (request %s)", error.path, request_id, exc_info=original)
         return _with(
