@@ -14,7 +14,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from .config import Settings
+from .errors import ErrorCode, GatewayError
 from .metrics import REGISTRY
+from .reports.http import report_routes
 from .runtime import Runtime
 
 READY_TIMEOUT_S = 2.0
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/imports/{import_id}/errors.xlsx", import_errors_workbook),
+            *report_routes(),
         ],
         lifespan=lifespan,
     )
@@ -85,6 +89,31 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,
+    )
+
+
+async def import_errors_workbook(request: Request) -> Response:
+    """An import's error workbook, behind a signed, expiring link (no bearer token needed)."""
+    runtime: Runtime = request.app.state.runtime
+    import_id = request.path_params["import_id"]
+    try:
+        content = await runtime.imports.error_workbook(
+            import_id, request.query_params.get("exp"), request.query_params.get("sig")
+        )
+    except GatewayError as error:
+        status = 404 if error.code is ErrorCode.NOT_FOUND else 403
+        return JSONResponse(
+            {"errors": [{"message": error.message, "extensions": error.as_extensions()}]},
+            status_code=status,
+        )
+    return Response(
+        content,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "content-disposition": f'attachment; filename="import-{import_id}-errors.xlsx"',
+            "cache-control": "private, no-store",
+            "x-content-type-options": "nosniff",
+        },
     )
 
 

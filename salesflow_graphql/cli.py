@@ -29,6 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.add_argument("--subject", default="+15550000000", help="the user's phone number")
 
+    worker = commands.add_parser(
+        "worker",
+        help="run an arq worker: report jobs and periodic jobs (needs SALESFLOW_REDIS_URL)",
+    )
+    worker.add_argument(
+        "--check", action="store_true", help="exit 0 if a worker is alive (container health check)"
+    )
+
     export = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
 
@@ -46,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         "standin": _standin,
         "token": _token,
         "export-schema": _export_schema,
+        "worker": _worker,
     }[args.command](settings, args)
 
 
@@ -85,6 +94,27 @@ def _standin(settings: Settings, args: argparse.Namespace) -> int:
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     print(mint_access_token(settings.jwt_secret, args.role, subject=args.subject, ttl_s=args.ttl))
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .jobs.worker import healthy, serve
+
+    if not settings.redis_url:
+        print(
+            "The worker takes jobs from Redis: set SALESFLOW_REDIS_URL (the gateway runs jobs "
+            "in process without it).",
+            file=sys.stderr,
+        )
+        return 2
+    if args.check:
+        return 0 if asyncio.run(healthy(settings)) else 1
+    if settings.embedded:
+        print("Worker without SALESFLOW_JAVA_API_URL: using its own seeded demo stand-in.")
+        sys.stdout.flush()
+    asyncio.run(serve(settings))
     return 0
 
 

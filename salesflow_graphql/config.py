@@ -115,6 +115,29 @@ class Settings:
     exports_dir: str = setting("exports", "Folder (shared volume) for reports and import files")
     # --- signed links ---
     link_ttl_s: int = setting(3600, "Lifetime of signed download links", low=1, high=7 * 24 * 3600)
+    # --- background jobs and reports ---
+    job_timeout_s: float = setting(300.0, "Longest run of one job attempt", low=1, high=3600)
+    job_retries: int = setting(
+        3, "Retries of a job after Java was unavailable (then FAILED)", low=0, high=10
+    )
+    job_backoff_s: float = setting(
+        2.0, "First job retry delay (doubles per retry, jitter ±20 %)", low=0, high=300
+    )
+    job_concurrency: int = setting(
+        2, "Jobs one process (gateway or worker) runs at once", low=1, high=64
+    )
+    report_retention_days: float = setting(
+        7.0, "Days report files and job records are kept", low=0.001, high=3650
+    )
+    report_currency: str = setting("$", "Currency symbol printed before money in reports")
+    report_schedules: str = setting(
+        "",
+        'Scheduled reports, a JSON list of {"cron": "0 7 * * 1", "kind": "FULL", '
+        '"format": "PDF", "recipients": ["a@b.example"], "days": 7}',
+    )
+    public_url: str | None = setting(
+        None, "Base URL users reach the gateway at, for links in e-mails (unset: no link)"
+    )
     # --- e-mail ---
     smtp_host: str | None = setting(None, "SMTP server; unset = e-mail is logged, not sent")
     smtp_port: int = setting(25, "SMTP port", low=1, high=65535)
@@ -125,6 +148,60 @@ class Settings:
     mail_from: str = setting("SalesFlow <salesflow@localhost>", "Sender of every e-mail")
     mail_retries: int = setting(3, "Retries of a failed send", low=0, high=10)
     mail_backoff_s: float = setting(1.0, "First retry backoff of a send (doubles)", low=0, high=60)
+    # --- alerts ---
+    alert_check_interval_minutes: int = setting(
+        10,
+        "Minutes between scheduled anomaly checks (divides 60, or a whole number of hours "
+        "dividing 24); 0 = no scheduled checks",
+        low=0,
+        high=1440,
+    )
+    alert_scan_days: int = setting(
+        0,
+        "Complete days each check scans for sales anomalies; 0 = 60 on the embedded default "
+        "(the demo shop's planted anomalies), 7 with a Java URL",
+        low=0,
+        high=365,
+    )
+    alert_cooldown_days: int = setting(
+        3, "Days after an alert in which the same kind on the same subject stays quiet", low=0
+    )
+    alert_min_score: float = setting(3.0, "Robust z a sales anomaly must reach", low=1, high=100)
+    alert_min_daily_units: float = setting(
+        2.0, "Volume gate: units a day a series must sell on average to be watched", low=0
+    )
+    alert_min_delta_units: float = setting(
+        5.0, "Smallest change in units, against the baseline, that alerts", low=0
+    )
+    alert_min_delta_revenue: float = setting(
+        50.0, "Smallest change in revenue, against the baseline, that alerts", low=0
+    )
+    alert_min_relative_delta: float = setting(
+        0.25, "Smallest change as a fraction of the baseline that alerts (0.25 = 25 %)", low=0
+    )
+    alert_lead_time_days: int = setting(
+        7, "Lead time for STOCKOUT_RISK: days of cover below it alert", low=1, high=365
+    )
+    alert_stock_lookback_days: int = setting(
+        30, "Days of sales behind average daily sales and days of cover", low=1, high=365
+    )
+    alert_email_to: str = setting("", "Comma-separated recipients of the alert digest e-mails")
+    alert_email_min_severity: str = setting(
+        "HIGH", "Lowest severity in the e-mail digest: LOW, MEDIUM, HIGH or CRITICAL"
+    )
+    alert_stream_maxlen: int = setting(
+        10_000, "Alerts kept for replay and the alerts query (approximately, in Redis)", low=100
+    )
+    alert_check_timeout_s: float = setting(
+        120.0, "Longest one anomaly check may hold the check lock", low=5, high=3600
+    )
+    # --- WebSocket subscriptions ---
+    ws_max_subscriptions: int = setting(
+        20, "Operations one WebSocket connection may run at once", low=1, high=1000
+    )
+    ws_keepalive_s: float = setting(
+        15.0, "Seconds between server pings on idle WebSockets; 0 = no pings", low=0, high=3600
+    )
     # --- embedded stand-in ---
     demo_seed: int = setting(20240601, "Seed of the demo shop", low=0)
     standin_products_bulk: bool = setting(False, "Stand-in serves POST /products/bulk")
@@ -141,6 +218,13 @@ class Settings:
             assert local is not None
             return local
         return ZoneInfo(self.timezone)
+
+    @property
+    def alert_scan_window_days(self) -> int:
+        """Days a check scans: the setting, or 60 on the embedded default and 7 otherwise."""
+        if self.alert_scan_days:
+            return self.alert_scan_days
+        return 60 if self.embedded else 7
 
     def today(self) -> date:
         """The business's calendar date now (server-local unless `timezone` is set)."""
@@ -195,10 +279,46 @@ class Settings:
             )
         if len(self.jwt_secret.encode()) < 32:
             problems.append(f"{PREFIX}JWT_SECRET: must be at least 32 bytes for HS256")
+        if self.report_schedules.strip():
+            # Imported here: the schedule format belongs to reports, but a bad one stops start-up.
+            from .reports.schedule import parse_report_schedules
+
+            try:
+                parse_report_schedules(self.report_schedules, max_days=self.max_range_days)
+            except ValueError as exc:
+                problems.append(f"{PREFIX}REPORT_SCHEDULES: {exc}")
+        if self.public_url is not None and urlparse(self.public_url).scheme not in (
+            "http",
+            "https",
+        ):
+            problems.append(f"{PREFIX}PUBLIC_URL={self.public_url!r}: expected an http(s) URL")
+        problems.extend(self._alert_checks())
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(
                 f"{PREFIX}LOG_LEVEL={self.log_level!r}: one of DEBUG, INFO, WARNING, ERROR"
             )
+        return problems
+
+    def _alert_checks(self) -> list[str]:
+        problems = []
+        minutes = self.alert_check_interval_minutes
+        if minutes and not (
+            (minutes <= 60 and 60 % minutes == 0) or (minutes % 60 == 0 and 1440 % minutes == 0)
+        ):
+            problems.append(
+                f"{PREFIX}ALERT_CHECK_INTERVAL_MINUTES={minutes}: must divide 60 (1, 2, 5, 10, "
+                "15, 30...) or be whole hours dividing 24 (60, 120, 180, 240, 360, 720, 1440)"
+            )
+        if self.alert_email_min_severity.upper() not in ("LOW", "MEDIUM", "HIGH", "CRITICAL"):
+            problems.append(
+                f"{PREFIX}ALERT_EMAIL_MIN_SEVERITY={self.alert_email_min_severity!r}: one of "
+                "LOW, MEDIUM, HIGH, CRITICAL"
+            )
+        from .mail import valid_address  # the one address check, shared with reports
+
+        for address in (a.strip() for a in self.alert_email_to.split(",")):
+            if address and not valid_address(address):
+                problems.append(f"{PREFIX}ALERT_EMAIL_TO: {address!r} is not an e-mail address")
         return problems
 
 

@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .alerts.jobs import register_alert_jobs
+from .alerts.service import BusinessAlertService
 from .analytics.service import SalesAnalyticsService, StockAnalyticsService
 from .cache import Cache
 from .config import Settings
 from .forecast.service import SalesForecastService
+from .imports import ExcelImportService
+from .jobs import JobProvider, JobRunner, build_registry, create_job_runner
 from .mail import Mailer
+from .reports.jobs import register_report_jobs
+from .reports.service import ReportService
 from .signing import LinkSigner
 from .sor.client import JavaClient
 from .sor.source import SystemOfRecord
@@ -28,6 +34,10 @@ if TYPE_CHECKING:
     from .sor.standin import StandIn
 
 log = logging.getLogger(__name__)
+
+#: Each capability's background work (tasks and periodic jobs, see ``jobs``): the arq
+#: worker and the embedded scheduler both run what these register.
+JOB_PROVIDERS: tuple[JobProvider, ...] = (register_report_jobs, register_alert_jobs)
 
 
 @dataclass
@@ -42,6 +52,10 @@ class Runtime:
     signer: LinkSigner
     mailer: Mailer
     files: FileStore
+    imports: ExcelImportService
+    jobs: JobRunner
+    reports: ReportService
+    alerts: BusinessAlertService
     standin: StandIn | None = None
 
     @classmethod
@@ -62,26 +76,43 @@ class Runtime:
         cache = Cache(settings.redis_url)
         client = JavaClient(settings, transport=transport)
         source = SystemOfRecord(client, cache, settings)
+        signer = LinkSigner(settings.jwt_secret, ttl_s=settings.link_ttl_s)
+        files = FileStore(settings.exports_dir)
+        sales_analytics = SalesAnalyticsService(cache, settings)
+        stock_analytics = StockAnalyticsService(cache, settings)
+        forecasts = SalesForecastService(cache, settings)
+        jobs = create_job_runner(settings, build_registry(JOB_PROVIDERS, settings))
+        mailer = Mailer(settings)
+        alerts = BusinessAlertService.create(settings, mailer)
         log.info(
-            "gateway wired: system of record %s, cache %s",
+            "gateway wired: system of record %s, cache %s, jobs %s",
             "embedded stand-in" if standin is not None else client.base_url,
             cache.backend,
+            jobs.mode,
         )
-        return cls(
+        runtime = cls(
             settings=settings,
             cache=cache,
             client=client,
             source=source,
-            sales_analytics=SalesAnalyticsService(cache, settings),
-            stock_analytics=StockAnalyticsService(cache, settings),
-            forecasts=SalesForecastService(cache, settings),
-            signer=LinkSigner(settings.jwt_secret, ttl_s=settings.link_ttl_s),
-            mailer=Mailer(settings),
-            files=FileStore(settings.exports_dir),
+            sales_analytics=sales_analytics,
+            stock_analytics=stock_analytics,
+            forecasts=forecasts,
+            signer=signer,
+            mailer=mailer,
+            files=files,
+            imports=ExcelImportService(settings, source, cache, files, signer),
+            jobs=jobs,
+            reports=ReportService(settings, sales_analytics, stock_analytics, forecasts),
+            alerts=alerts,
             standin=standin,
         )
+        await jobs.start(runtime)
+        return runtime
 
     async def close(self) -> None:
+        await self.jobs.close()  # first: running jobs still use the services below
+        await self.alerts.close()
         self.forecasts.close()
         await self.client.aclose()
         await self.cache.close()

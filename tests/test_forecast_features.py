@@ -12,7 +12,12 @@ from salesflow_graphql.forecast.features import (
     level_scale,
     to_panel_arrays,
 )
-from salesflow_graphql.forecast.model import config_for, fit_and_forecast, training_set
+from salesflow_graphql.forecast.model import (
+    config_for,
+    fit_and_forecast,
+    fit_and_forecast_origins,
+    training_set,
+)
 
 CUTOFF = 300
 
@@ -86,6 +91,37 @@ def test_backtest_forecasts_of_a_fold_do_not_change_when_the_future_changes() ->
     )
     for objective in original:
         np.testing.assert_array_equal(original[objective], scrambled[objective])
+
+
+def test_a_shared_fit_forecasting_a_later_origin_reads_only_days_before_that_origin() -> None:
+    # Backtest folds may share one model trained at an earlier cutoff: the
+    # later fold's forecast may read the days between the two, never its own.
+    panel = seasonal_panel()
+    origin = CUTOFF + 21
+    origin_day = pd.Timestamp("2025-01-01") + pd.Timedelta(days=origin)
+    config = (config_for("tweedie", seed=0, n_threads=1),)
+    arrays = to_panel_arrays(panel)
+    shared = fit_and_forecast_origins(arrays, CUTOFF, (CUTOFF, origin), 14, config)["tweedie"]
+    scrambled = fit_and_forecast_origins(
+        to_panel_arrays(with_future_scrambled(panel, origin_day)),
+        CUTOFF,
+        (CUTOFF, origin),
+        14,
+        config,
+    )["tweedie"]
+    np.testing.assert_array_equal(shared, scrambled)
+    # The first origin is the plain fit at the cutoff; the later one used the days in between.
+    np.testing.assert_array_equal(
+        shared[0], fit_and_forecast(arrays, CUTOFF, 14, config)["tweedie"]
+    )
+    scrambled_between = fit_and_forecast_origins(
+        to_panel_arrays(with_future_scrambled(panel, origin_day - pd.Timedelta(days=7))),
+        CUTOFF,
+        (CUTOFF, origin),
+        14,
+        config,
+    )["tweedie"]
+    assert not np.array_equal(shared[1], scrambled_between[1])
 
 
 def test_panel_preparation_zero_fills_gaps_and_sums_duplicates() -> None:

@@ -8,8 +8,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from salesflow_graphql.forecast.backtest import rolling_origins
-from salesflow_graphql.forecast.conformal import step_quantiles
+from salesflow_graphql.forecast.backtest import fit_schedule, plan, rolling_origins
+from salesflow_graphql.forecast.conformal import calibrate, nested, pac_rank, step_quantiles
 from salesflow_graphql.forecast.fallback import moving_average, seasonal_naive, tsb
 from salesflow_graphql.forecast.metrics import (
     interval_coverage,
@@ -75,3 +75,69 @@ def test_conformal_quantiles_use_the_finite_sample_rank() -> None:
     n = 99
     assert q.upper[0] == sorted(scores[:, 0])[math.ceil((n + 1) * 0.95) - 1]
     assert q.lower[0] == sorted(scores[:, 0])[math.floor((n + 1) * 0.05) - 1]
+
+
+def test_the_backtest_takes_more_folds_when_the_history_allows() -> None:
+    # The API's defaults: 365 days. 32 weeks of folds, ending on the last day.
+    for horizon, folds in ((7, 32), (14, 16), (28, 8)):
+        cutoffs = plan(365, horizon, 4, 28)
+        assert len(cutoffs) == folds
+        assert cutoffs[-1] == 365 - horizon
+        assert all(b - a == horizon for a, b in pairwise(cutoffs))  # non-overlapping
+    # Too short for extra folds: exactly the folds asked for, as rolling_origins plans them.
+    assert plan(100, 14, 4, 28) == rolling_origins(100, 14, 4, 28)
+    assert plan(56, 14, 4, 28) == rolling_origins(56, 14, 4, 28)
+    assert len(plan(365, 90, 4, 28)) == 4
+
+
+def test_folds_share_fits_in_consecutive_groups() -> None:
+    assert fit_schedule(16, 8) == [[2 * k, 2 * k + 1] for k in range(8)]
+    assert fit_schedule(5, 8) == [[0], [1], [2], [3], [4]]
+    assert fit_schedule(7, 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert fit_schedule(0, 8) == []
+
+
+def test_the_pac_rank_is_the_smallest_rank_with_enough_confidence() -> None:
+    def tail(n: int, k: int, p: float) -> float:  # P(Binomial(n, p) >= k)
+        return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
+
+    for n, level in ((20, 0.8), (100, 0.9), (150, 0.95)):
+        k = pac_rank(n, level, 0.9)
+        assert tail(n, k, level) <= 0.1 + 1e-12
+        assert k == 1 or tail(n, k - 1, level) > 0.1
+        assert k > math.ceil((n + 1) * level)  # stricter than the marginal rank
+    assert pac_rank(10, 0.95, 0.9) == 10  # nothing qualifies: the largest score
+
+
+def test_reported_coverage_never_sees_the_fold_it_scores() -> None:
+    # Nested leave-one-fold-out: fold k's interval must not move, however fold k's
+    # own residuals change, and the final interval is the same procedure on all folds.
+    rng = np.random.default_rng(3)
+    scores = rng.standard_t(4, size=(6, 9, 7)) * rng.uniform(0.5, 3.0, size=(1, 9, 1))
+    held_out, final = nested(scores, 0.9)
+    for k in range(6):
+        changed = scores.copy()
+        changed[k] = rng.normal(0, 50, size=changed[k].shape)
+        again, _ = nested(changed, 0.9)
+        np.testing.assert_array_equal(again[k].shape.upper, held_out[k].shape.upper)
+        np.testing.assert_array_equal(again[k].multipliers, held_out[k].multipliers)
+        others = [j for j in range(6) if j != k]
+        np.testing.assert_array_equal(
+            calibrate(scores, 0.9, others).multipliers, held_out[k].multipliers
+        )
+    np.testing.assert_array_equal(calibrate(scores, 0.9).multipliers, final.multipliers)
+
+
+def test_each_series_gets_its_own_scale_of_the_pooled_shape() -> None:
+    # Nine series with the same error shape, one of them three times as wide:
+    # the pooled shape is shared, the wide series' multiplier is about 3x the others'.
+    rng = np.random.default_rng(5)
+    scores = rng.normal(0, 1, size=(8, 10, 14))
+    scores[:, 9] *= 3.0
+    calibration = calibrate(scores, 0.9)
+    narrow = np.median(calibration.multipliers[:9])
+    assert 2.0 < calibration.multipliers[9] / narrow < 4.5
+    for row in range(10):
+        q = calibration.quantiles(row)
+        inside = (scores[:, row] >= q.lower) & (scores[:, row] <= q.upper)
+        assert inside.mean() >= 0.9

@@ -33,12 +33,18 @@ Method per series (``ForecastResult.model`` names the one that ran)
     * ``lightgbm-<objective>-global``: everything else; the objective (tweedie
       or l2) is chosen per panel by backtest MASE.
 
-Backtest and intervals: ``n_folds`` rolling origins (``backtest.rolling_origins``)
-of ``horizon`` days each; each fold trains only on days before its cutoff.
-Intervals are split-conformal per horizon step (``conformal``); the reported
-coverage is leave-one-fold-out, never in-sample. Thin data never raises: one
-day of history answers with a moving average, and below two days (no fold
-possible) ``backtest`` is None.
+Backtest and intervals: at least ``n_folds`` rolling origins of ``horizon``
+days, more when the history allows (``backtest.plan``: up to 32 weeks of
+folds; 16 folds at the API's defaults); each fold's forecast comes from a
+model trained only on days before its cutoff (neighbouring folds may share
+one, ``backtest.fit_schedule``). Intervals are split-conformal per horizon
+step with a per-series, coverage-calibrated scale (``conformal``); the
+reported coverage is nested leave-one-fold-out, never in-sample, and the
+real forecast's intervals come from the same procedure on all folds. A
+series is scored only on folds where it had sold for ``MIN_FOLD_HISTORY``
+days before the cutoff. Thin data never raises: one day of history answers
+with a moving average, and below two days (no fold possible) ``backtest``
+is None.
 
 Everything here is CPU-bound and synchronous; ``n_threads`` bounds LightGBM.
 Same inputs give the same output (fixed seed, fixed threads, deterministic
@@ -57,22 +63,29 @@ import pandas as pd
 
 from . import fallback
 from .backtest import (
+    MAX_FITS,
+    ROW_BUDGET,
     BacktestSummary,
+    fit_schedule,
     fold_actuals,
     fold_scales,
-    rolling_origins,
+    plan,
     summarize,
 )
-from .conformal import StepQuantiles, normalised_scores, step_quantiles
+from .conformal import Calibration, StepQuantiles, nested, normalised_scores
 from .features import PanelArrays, first_active_day, to_panel_arrays, uplift_flags
 from .metrics import seasonal_naive_scale
-from .model import OBJECTIVES, config_for, fit_and_forecast
+from .model import OBJECTIVES, config_for, fit_and_forecast, fit_and_forecast_origins, training_rows
 
 DEFAULT_MIN_HISTORY = 56
 #: Days of panel history before the first backtest cutoff of the global model.
 MIN_TRAIN_DAYS = 28
-#: Days a series must have been selling before the first cutoff to be scored by the global model.
+#: Days a series must have been selling before a fold's cutoff to be scored on it; a series
+#: needs it before the first of the last ``n_folds`` folds to be forecast by the global model.
 MIN_FOLD_HISTORY = 14
+#: The objective is chosen on the folds of the last this-many backtest fits (both objectives
+#: train there); the winner alone trains for the older folds.
+SELECTION_FITS = 2
 #: Below this share of selling days (since the first sale) a series is intermittent.
 INTERMITTENT_SHARE = 0.1
 TOTAL_ID = "__total__"
@@ -204,15 +217,15 @@ def _with_total(categories: PanelArrays) -> PanelArrays:
 
 
 def _panel_cutoffs(arrays: PanelArrays, settings: _Settings) -> tuple[int, ...]:
-    return rolling_origins(
-        arrays.values.shape[1], settings.horizon, settings.n_folds, MIN_TRAIN_DAYS
-    )
+    return plan(arrays.values.shape[1], settings.horizon, settings.n_folds, MIN_TRAIN_DAYS)
 
 
 def _methods(arrays: PanelArrays, settings: _Settings) -> list[str]:
     """The method each series gets, from its own history (see module doc)."""
     n_days = arrays.values.shape[1]
     cutoffs = _panel_cutoffs(arrays, settings)
+    # The extra folds beyond n_folds are a bonus: a series young for them still goes global.
+    first_scored = cutoffs[max(0, len(cutoffs) - settings.n_folds)] if cutoffs else 0
     first = first_active_day(arrays.values)
     methods = []
     for row, start in zip(arrays.values, first, strict=True):
@@ -225,7 +238,7 @@ def _methods(arrays: PanelArrays, settings: _Settings) -> list[str]:
         elif (
             active_days < settings.min_history
             or len(cutoffs) < min(settings.n_folds, 2)
-            or cutoffs[0] - start < MIN_FOLD_HISTORY
+            or first_scored - start < MIN_FOLD_HISTORY
         ):
             methods.append(fallback.SEASONAL_NAIVE)
         else:
@@ -269,32 +282,32 @@ def _fallback_result(
     active = row[start:][None, :]
     horizon = settings.horizon
     min_train = 7 if active.shape[1] > 7 else 1
-    cutoffs = rolling_origins(active.shape[1], horizon, settings.n_folds, min_train)
+    cutoffs = plan(active.shape[1], horizon, settings.n_folds, min_train)
     model = fallback.FALLBACKS[method]
-    forecasts = np.stack([model(active[:, :c], horizon) for c in cutoffs]) if cutoffs else None
     final = model(active, horizon)[0]
     final_scale = seasonal_naive_scale(active[0])
-    if forecasts is None:
-        quantiles = StepQuantiles(np.full(horizon, np.nan), np.full(horizon, np.nan))
-        return _result(arrays, i, method, final, quantiles.bounds(final, final_scale), None)
+    if not cutoffs:
+        bounds = StepQuantiles.unknown(horizon).bounds(final, final_scale)
+        return _result(arrays, i, method, final, bounds, None)
+    forecasts = fallback.at_cutoffs(method, active[0], cutoffs, horizon)[:, None, :]
     actuals = fold_actuals(active, cutoffs, horizon)
     scales = fold_scales(active, cutoffs, np.zeros(1, dtype=int))
-    pool = normalised_scores(actuals, forecasts, scales)
-    baseline = np.stack([fallback.seasonal_naive(active[:, :c], horizon) for c in cutoffs])
+    held_out, calibration = nested(normalised_scores(actuals, forecasts, scales), settings.level)
+    baseline = fallback.at_cutoffs(fallback.SEASONAL_NAIVE, active[0], cutoffs, horizon)
     return _evaluated_result(
         arrays,
         i,
         method,
         settings,
-        cutoffs,
-        start,
+        tuple(start + c for c in cutoffs),
         actuals[:, 0],
         forecasts[:, 0],
-        baseline[:, 0],
+        baseline,
         scales[:, 0],
-        pool,
+        [c.quantiles(0) for c in held_out],
         final,
         final_scale,
+        calibration.quantiles(0),
     )
 
 
@@ -304,44 +317,31 @@ def _evaluated_result(
     model: str,
     settings: _Settings,
     cutoffs: tuple[int, ...],
-    offset: int,
     actual: np.ndarray,
     forecast_folds: np.ndarray,
     baseline: np.ndarray,
     scales: np.ndarray,
-    pool: np.ndarray,
+    held_out: list[StepQuantiles],
     final: np.ndarray,
     final_scale: float,
-    lofo: list[StepQuantiles] | None = None,
-    final_quantiles: StepQuantiles | None = None,
+    final_quantiles: StepQuantiles,
 ) -> ForecastResult:
-    """Backtest summary with leave-one-fold-out intervals, plus the final forecast.
+    """Backtest summary with nested leave-one-fold-out intervals, plus the final forecast.
 
-    ``pool`` (n_folds, n_rows, horizon) holds the calibration scores; callers
-    that share one pool across many series pass its quantiles precomputed.
+    Fold arrays are (n_folds, horizon) for this series' scored folds;
+    ``cutoffs`` are their column indices in the panel and ``held_out[k]``
+    the interval calibrated without fold ``k``.
     """
-    level = settings.level
-    if lofo is None:
-        lofo = _leave_one_fold_out(pool, level)
-    if final_quantiles is None:
-        final_quantiles = step_quantiles(pool, level)
     lower = np.empty_like(forecast_folds)
     upper = np.empty_like(forecast_folds)
-    for k, quantiles in enumerate(lofo):
+    for k, quantiles in enumerate(held_out):
         lower[k], upper[k] = quantiles.bounds(forecast_folds[k], scales[k])
-    cutoff_dates = tuple(arrays.dates[offset + c].date() for c in cutoffs)
+    cutoff_dates = tuple(arrays.dates[c].date() for c in cutoffs)
     summary = summarize(
         actual, forecast_folds, baseline, scales, lower, upper, settings.horizon, cutoff_dates
     )
     bounds = final_quantiles.bounds(final, final_scale)
     return _result(arrays, i, model, final, bounds, summary)
-
-
-def _leave_one_fold_out(pool: np.ndarray, level: float) -> list[StepQuantiles]:
-    n_folds, horizon = pool.shape[0], pool.shape[-1]
-    if n_folds == 1:
-        return [StepQuantiles(np.full(horizon, np.nan), np.full(horizon, np.nan))]
-    return [step_quantiles(np.delete(pool, k, axis=0), level) for k in range(n_folds)]
 
 
 def _result(
@@ -377,7 +377,7 @@ def _calendar_days(first: date, n_days: int) -> tuple[date, ...]:
 
 @dataclass(frozen=True)
 class _GlobalRun:
-    """One global model per fold (both objectives) plus a final fit with the winner."""
+    """The global model's backtest folds (winning objective), its final fit and intervals."""
 
     objective: str
     cutoffs: tuple[int, ...]
@@ -387,9 +387,10 @@ class _GlobalRun:
     scales: np.ndarray  # (n_folds, n_series)
     final_scales: np.ndarray  # (n_series,)
     baseline: np.ndarray  # (n_folds, n_series, horizon)
+    scored: np.ndarray  # (n_folds, n_series) bool: the series is scored on the fold
     pool_rows: np.ndarray  # indices of the series the global model answers for
-    lofo: list[StepQuantiles]
-    final_quantiles: StepQuantiles
+    held_out: list[Calibration]  # per fold, over pool_rows
+    calibration: Calibration  # all folds, over pool_rows
 
     @property
     def model_name(self) -> str:
@@ -398,35 +399,53 @@ class _GlobalRun:
     @classmethod
     def fit(cls, arrays: PanelArrays, methods: list[str], settings: _Settings) -> _GlobalRun:
         horizon = settings.horizon
+        n_series, n_days = arrays.values.shape
         cutoffs = _panel_cutoffs(arrays, settings)
-        configs = tuple(config_for(o, settings.seed, settings.n_threads) for o in OBJECTIVES)
-        by_objective: dict[str, list[np.ndarray]] = {o: [] for o in OBJECTIVES}
-        for cutoff in cutoffs:
-            for objective, predicted in fit_and_forecast(arrays, cutoff, horizon, configs).items():
-                by_objective[objective].append(predicted)
         first = first_active_day(arrays.values)
         actuals = fold_actuals(arrays.values, cutoffs, horizon)
         scales = fold_scales(arrays.values, cutoffs, first)
         pool_rows = np.array([i for i, m in enumerate(methods) if m == _GLOBAL], dtype=int)
+        scored = (np.array(cutoffs)[:, None] - first[None, :]) >= MIN_FOLD_HISTORY
+
+        configs = {o: config_for(o, settings.seed, settings.n_threads) for o in OBJECTIVES}
+        rows = training_rows(n_series, n_days, configs[OBJECTIVES[0]])
+        max_fits = min(MAX_FITS, max(SELECTION_FITS, ROW_BUDGET // rows - SELECTION_FITS))
+        groups = fit_schedule(len(cutoffs), max_fits)
+        forecasts = {o: np.full((len(cutoffs), n_series, horizon), np.nan) for o in OBJECTIVES}
+
+        def run(group: list[int], objectives: tuple[str, ...]) -> None:
+            origins = tuple(cutoffs[k] for k in group)
+            chosen = tuple(configs[o] for o in objectives)
+            for o, predicted in fit_and_forecast_origins(
+                arrays, origins[0], origins, horizon, chosen
+            ).items():
+                forecasts[o][group] = predicted
+
+        selection = groups[-SELECTION_FITS:]
+        for group in selection:
+            run(group, OBJECTIVES)
+        compared = [k for group in selection for k in group]
 
         def panel_mase(folds: np.ndarray) -> float:
-            mae = np.nanmean(np.abs(actuals - folds), axis=2) / scales
-            return float(np.mean(mae[:, pool_rows]))
+            mae = np.nanmean(np.abs(actuals[compared] - folds[compared]), axis=2) / scales[compared]
+            mae = np.where(scored[compared], mae, np.nan)[:, pool_rows]
+            return float(np.nanmean(mae)) if np.isfinite(mae).any() else 0.0
 
-        stacked = {o: np.stack(f) for o, f in by_objective.items()}
         # Ties go to the first objective (tweedie), so the choice is deterministic.
-        objective = min(OBJECTIVES, key=lambda o: panel_mase(stacked[o]))
-        fold_forecasts = stacked[objective]
-        n_days = arrays.values.shape[1]
-        final_config = config_for(objective, settings.seed, settings.n_threads)
-        final = fit_and_forecast(arrays, n_days, horizon, (final_config,))[objective]
+        objective = min(OBJECTIVES, key=lambda o: panel_mase(forecasts[o]))
+        for group in groups[: len(groups) - len(selection)]:
+            run(group, (objective,))
+        fold_forecasts = forecasts[objective]
+        final = fit_and_forecast(arrays, n_days, horizon, (configs[objective],))[objective]
         final_scales = np.array(
             [seasonal_naive_scale(row[s:]) for row, s in zip(arrays.values, first, strict=True)]
         )
         baseline = np.stack(
             [fallback.seasonal_naive(arrays.values[:, :c], horizon) for c in cutoffs]
         )
-        pool = normalised_scores(actuals, fold_forecasts, scales)[:, pool_rows]
+        pool = normalised_scores(actuals, fold_forecasts, scales)
+        pool = np.where(scored[:, :, None], pool, np.nan)[:, pool_rows]
+        held_out, calibration = nested(pool, settings.level)
         return cls(
             objective,
             cutoffs,
@@ -436,28 +455,29 @@ class _GlobalRun:
             scales,
             final_scales,
             baseline,
+            scored,
             pool_rows,
-            _leave_one_fold_out(pool, settings.level),
-            step_quantiles(pool, settings.level),
+            held_out,
+            calibration,
         )
 
     def result(self, arrays: PanelArrays, i: int, settings: _Settings) -> ForecastResult:
+        row = int(np.searchsorted(self.pool_rows, i))
+        folds = np.flatnonzero(self.scored[:, i])
         return _evaluated_result(
             arrays,
             i,
             self.model_name,
             settings,
-            self.cutoffs,
-            0,
-            self.actuals[:, i],
-            self.fold_forecasts[:, i],
-            self.baseline[:, i],
-            self.scales[:, i],
-            np.empty(0),
+            tuple(self.cutoffs[k] for k in folds),
+            self.actuals[folds, i],
+            self.fold_forecasts[folds, i],
+            self.baseline[folds, i],
+            self.scales[folds, i],
+            [self.held_out[k].quantiles(row) for k in folds],
             self.final[i],
             float(self.final_scales[i]),
-            lofo=self.lofo,
-            final_quantiles=self.final_quantiles,
+            self.calibration.quantiles(row),
         )
 
     def bottom_up(
@@ -475,29 +495,33 @@ class _GlobalRun:
         padded = _padded(arrays.values)
         for j, row in enumerate(parts):
             if methods[row] != _GLOBAL:  # a thin part keeps its own method
-                model = fallback.FALLBACKS[methods[row]]
-                for k, cutoff in enumerate(self.cutoffs):
-                    fold_parts[k, j] = model(padded[row, :cutoff], horizon)[0]
-                final_parts[j] = model(padded[row], horizon)[0]
-        fold_sum = fold_parts.sum(axis=1)
-        actual = self.actuals[:, total]
-        scales = self.scales[:, total]
+                fold_parts[:, j] = fallback.at_cutoffs(
+                    methods[row], padded[row], self.cutoffs, horizon
+                )
+                final_parts[j] = fallback.FALLBACKS[methods[row]](padded[row], horizon)[0]
+        folds = np.flatnonzero(self.scored[:, total])
+        fold_sum = fold_parts.sum(axis=1)[folds]
+        actual = self.actuals[folds, total]
+        scales = self.scales[folds, total]
         own = normalised_scores(actual, fold_sum, scales)[:, None, :]
         peers = normalised_scores(self.actuals, self.fold_forecasts, self.scales)
+        peers = np.where(self.scored[:, :, None], peers, np.nan)[folds]
         peer_rows = [r for r in self.pool_rows if r != total]
         pool = np.concatenate([peers[:, peer_rows], own], axis=1)
+        held_out, calibration = nested(pool, settings.level)
+        last = pool.shape[1] - 1
         return _evaluated_result(
             arrays,
             total,
             f"{self.model_name}-bottom-up",
             settings,
-            self.cutoffs,
-            0,
+            tuple(self.cutoffs[k] for k in folds),
             actual,
             fold_sum,
-            self.baseline[:, total],
+            self.baseline[folds, total],
             scales,
-            pool,
+            [c.quantiles(last) for c in held_out],
             final_parts.sum(axis=0),
             float(self.final_scales[total]),
+            calibration.quantiles(last),
         )

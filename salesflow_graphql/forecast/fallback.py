@@ -79,6 +79,27 @@ def tsb(
 FALLBACKS = {SEASONAL_NAIVE: seasonal_naive, MOVING_AVERAGE: moving_average, TSB: tsb}
 
 
+def at_cutoffs(
+    method: str, history: ArrayLike, cutoffs: tuple[int, ...], horizon: int
+) -> np.ndarray:
+    """``method`` fitted on ``history[:c]`` for each cutoff ``c``, shape (len(cutoffs), horizon).
+
+    TSB runs all cutoffs in one pass: a history cut at ``c`` and padded with
+    NaN (unknown days, which change nothing) gives exactly the same forecast,
+    and a backtest can have 32 folds.
+    """
+    y = np.asarray(history, dtype=float).ravel()
+    if not cutoffs:
+        return np.zeros((0, horizon))
+    if method == TSB:
+        end = max(cutoffs)
+        rows = np.repeat(y[None, :end], len(cutoffs), axis=0)
+        rows[np.arange(end)[None, :] >= np.asarray(cutoffs)[:, None]] = np.nan
+        return tsb(rows, horizon)
+    model = FALLBACKS[method]
+    return np.stack([model(y[:c], horizon)[0] for c in cutoffs])
+
+
 def _as_rows(history: ArrayLike) -> np.ndarray:
     y = np.asarray(history, dtype=float)
     return y[None, :] if y.ndim == 1 else y

@@ -8,6 +8,11 @@ that matters here (500 series x 2 years x 5 fits in seconds). The price of
 recursion, error accumulation over the horizon, is exactly what the
 per-step conformal intervals measure, so it is reported, not hidden.
 
+A booster trained at one cutoff can also forecast from a later origin
+(``fit_and_forecast_origins``): it reads the actual days before that origin,
+never a day at or after it. The backtest uses this to score more folds than
+it trains models (see ``backtest.fit_schedule``).
+
 Scaling: every series is divided by its own recent mean (``level_scale``)
 before features and target are built, so the trees split on "twice the
 usual level", not on absolute units that differ by 1000x between a
@@ -27,8 +32,10 @@ from .features import (
     FEATURE_NAMES,
     LOOKBACK_DAYS,
     PanelArrays,
+    calendar_features,
     feature_tensor,
     first_active_day,
+    lag_features,
     level_scale,
 )
 
@@ -134,13 +141,27 @@ def forecast_recursive(
     train: TrainingSet,
     horizon: int,
     n_threads: int = 1,
+    origin: int | None = None,
 ) -> np.ndarray:
-    """Forecast days ``cutoff .. cutoff + horizon - 1`` for every series, in original units.
+    """Forecast days ``origin .. origin + horizon - 1`` for every series, in original units.
 
-    Reads only days before the cutoff. Predicted days carry no promotion flag:
-    future promotions are unknown, so the model forecasts a normal day.
+    ``origin`` defaults to the training cutoff. A later origin reuses a
+    booster trained at an earlier cutoff (the backtest shares one fit between
+    neighbouring folds); it reads the actual days before ``origin``, never
+    any day at or after it, and rescales the series by their level before
+    ``origin``, as the final forecast does at the end of the history.
+
+    Predicted days carry no promotion flag: future promotions are unknown, so
+    the model forecasts a normal day.
     """
-    cutoff, scale = train.cutoff, train.scale
+    cutoff = train.cutoff if origin is None else origin
+    if cutoff < train.cutoff:
+        raise ValueError("a booster cannot forecast from before its training cutoff")
+    if cutoff == train.cutoff:
+        scale = train.scale
+    else:
+        past = arrays.values[:, :cutoff]
+        scale = level_scale(past, first_active_day(past))
     start = max(0, cutoff - LOOKBACK_DAYS)
     n_series = arrays.values.shape[0]
     buffer = np.empty((n_series, cutoff - start + horizon))
@@ -149,18 +170,43 @@ def forecast_recursive(
     uplift[:, : cutoff - start] = arrays.uplift[:, start:cutoff]
     future_dates = arrays.dates[0] + pd.to_timedelta(np.arange(cutoff, cutoff + horizon), unit="D")
     predictions = np.empty((n_series, horizon))
+    calendar = calendar_features(future_dates)  # once, not per step: pandas fields are slow
     for step in range(horizon):
         position = cutoff - start + step
-        rows = feature_tensor(
-            buffer[:, :position],
-            uplift[:, :position],
-            np.array([position]),
-            future_dates[step : step + 1],
-        )[:, 0, :]
+        lags = lag_features(buffer[:, :position], uplift[:, :position], np.array([position]))
+        rows = np.concatenate(
+            [lags[:, 0, :], np.broadcast_to(calendar[step], (n_series, calendar.shape[1]))],
+            axis=1,
+        )
         predicted = np.clip(booster.predict(rows, num_threads=n_threads), 0.0, None)
         buffer[:, position] = predicted
         predictions[:, step] = predicted
     return predictions * scale[:, None]
+
+
+def fit_and_forecast_origins(
+    arrays: PanelArrays,
+    cutoff: int,
+    origins: tuple[int, ...],
+    horizon: int,
+    configs: tuple[GlobalModelConfig, ...],
+) -> dict[str, np.ndarray]:
+    """Train at ``cutoff`` once per config and forecast ``horizon`` days from each origin.
+
+    Every origin is at or after ``cutoff``. Returns objective ->
+    (len(origins), n_series, horizon) forecasts.
+    """
+    train = training_set(arrays, cutoff, configs[0])
+    out: dict[str, np.ndarray] = {}
+    for config in configs:
+        booster = fit(train, config)
+        out[config.objective] = np.stack(
+            [
+                forecast_recursive(booster, arrays, train, horizon, config.n_threads, origin)
+                for origin in origins
+            ]
+        )
+    return out
 
 
 def fit_and_forecast(
@@ -173,14 +219,14 @@ def fit_and_forecast(
 
     Returns objective -> (n_series, horizon) forecasts.
     """
-    train = training_set(arrays, cutoff, configs[0])
-    out: dict[str, np.ndarray] = {}
-    for config in configs:
-        booster = fit(train, config)
-        out[config.objective] = forecast_recursive(
-            booster, arrays, train, horizon, n_threads=config.n_threads
-        )
-    return out
+    both = fit_and_forecast_origins(arrays, cutoff, (cutoff,), horizon, configs)
+    return {objective: predicted[0] for objective, predicted in both.items()}
+
+
+def training_rows(n_series: int, cutoff: int, config: GlobalModelConfig) -> int:
+    """Upper bound of the rows a fit at ``cutoff`` trains on (what its time grows with)."""
+    train_days = max(config.min_train_days, config.max_train_rows // max(1, n_series))
+    return n_series * max(1, min(cutoff, train_days))
 
 
 def config_for(objective: str, seed: int, n_threads: int) -> GlobalModelConfig:

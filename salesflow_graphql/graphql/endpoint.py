@@ -29,6 +29,7 @@ from ..runtime import Runtime
 from ..sor.loaders import Loaders
 from .context import GatewayContext, RequestState
 from .schema import create_schema
+from .websocket import KeepAliveTransportWSHandler, TextFrameWebSocketAdapter
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,19 @@ STATE_KEY = "salesflow"
 class GatewayGraphQL(GraphQL):
     """Strawberry's ASGI view with the gateway's context and orjson encoding."""
 
+    # WebSockets: server keepalive pings, JSON in text frames (see .websocket).
+    graphql_transport_ws_handler_class = KeepAliveTransportWSHandler
+    websocket_adapter_class = TextFrameWebSocketAdapter
+
     def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
         super().__init__(
             create_schema(),
             graphql_ide="graphiql" if runtime.settings.graphiql else None,
+            multipart_uploads_enabled=True,  # importExcel; CSRF-checked in GraphQLEndpoint
+            keep_alive=settings.ws_keepalive_s > 0,
+            keep_alive_interval=settings.ws_keepalive_s,
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
         )
         self.runtime = runtime
 
@@ -97,6 +107,10 @@ class GraphQLEndpoint:
         if _wants_graphiql(request):
             await self.view(scope, receive, send)
             return
+        if request.method == "POST" and not _preflighted(request):
+            GRAPHQL_REQUESTS.labels("error").inc()
+            await _csrf_refused(request_id)(scope, receive, send)
+            return
         try:
             principal = verify_access_token(
                 bearer_token(request.headers.get("authorization")), self.runtime.settings.jwt_secret
@@ -106,7 +120,22 @@ class GraphQLEndpoint:
             await _unauthenticated(rejected, request_id)(scope, receive, send)
             return
 
-        body = await request.body() if request.method == "POST" else b""
+        # Bodies are counted while they stream in and cut off at the upload limit.
+        upload_limit = self.runtime.settings.import_max_upload_bytes
+        limit = upload_limit + UPLOAD_OVERHEAD_BYTES
+        counted = _counting(receive, limit)
+        declared = request.headers.get("content-length", "")
+        try:
+            if declared.isdigit() and int(declared) > limit:
+                raise _BodyTooLarge
+            body = b""
+            if request.method == "POST" and "application/json" in request.headers.get(
+                "content-type", ""
+            ):
+                body = await Request(scope, counted).body()
+        except _BodyTooLarge:
+            await _too_large(upload_limit, request_id, receive, send)
+            return
         key = self._cache_key(request, body, principal.role)
         if key is not None:
             cached = await self.runtime.cache.get(key, layer="response")
@@ -119,7 +148,13 @@ class GraphQLEndpoint:
         state = RequestState(request_id=request_id, principal=principal)
         scope.setdefault("state", {})[STATE_KEY] = state
         captured = _Capture(send, request_id)
-        await self.view(scope, _replay(body, receive), captured)
+        try:  # an upload (multipart) streams straight into the view, still counted
+            await self.view(scope, _replay(body, counted) if body else counted, captured)
+        except _BodyTooLarge:
+            if captured.status:
+                raise
+            await _too_large(upload_limit, request_id, receive, send)
+            return
         outcome = "ok" if captured.status == 200 and state.cacheable else "error"
         if key is not None and outcome == "ok" and captured.body is not None:
             await self.runtime.cache.set(key, captured.body, self._remaining_ttl(state))
@@ -169,6 +204,122 @@ class _Capture:
             if not message.get("more_body", False) and self._size <= self.MAX_BYTES:
                 self.body = b"".join(self._chunks)
         await self._send(message)
+
+
+#: Room for the multipart framing and the ``operations``/``map`` fields around a file.
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
+#: Content types a plain HTML form (or a "simple" cross-site fetch) can send without preflight.
+SIMPLE_CONTENT_TYPES = frozenset(
+    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+)
+PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
+#: After a 413, at most this much is read and thrown away (see ``_too_large``).
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+
+
+def _preflighted(request: Request) -> bool:
+    """CSRF prevention as Apollo does it: a browser form cannot send this POST.
+
+    It can send neither a custom header nor a content type other than the three
+    simple ones, so either makes the browser ask (CORS preflight) first.
+    """
+    if any(request.headers.get(name, "").strip() for name in PREFLIGHT_HEADERS):
+        return True
+    essence = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return bool(essence) and essence not in SIMPLE_CONTENT_TYPES
+
+
+def _csrf_refused(request_id: str) -> Response:
+    message = (
+        "This request was blocked as a possible cross-site request forgery (CSRF): a "
+        "multipart (file upload) or other non-JSON POST must carry a non-empty "
+        "'Apollo-Require-Preflight' (or 'X-Apollo-Operation-Name') header, which a plain "
+        "browser form cannot send. Apollo Client and urql upload links can add it."
+    )
+    body = orjson.dumps(
+        {
+            "errors": [
+                {
+                    "message": message,
+                    "extensions": {
+                        "code": str(ErrorCode.BAD_USER_INPUT),
+                        "reason": "CSRF_PREFLIGHT_REQUIRED",
+                    },
+                }
+            ]
+        }
+    )
+    return _json(body, request_id, status=400)
+
+
+class _BodyTooLarge(Exception):
+    """The request body passed the size limit while it was being received."""
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    """A ``receive`` that raises :class:`_BodyTooLarge` as soon as ``limit`` bytes are passed."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge
+        return message
+
+    return counted
+
+
+async def _too_large(upload_limit: int, request_id: str, receive: Receive, send: Send) -> None:
+    """Answer 413 at once, read and discard (a bounded amount of) what is still coming, then close.
+
+    The status goes out as soon as the limit is passed. The rest of the body
+    is drained before the answer's body is sent because HTTP/1.1 clients read
+    the answer only once they have sent their request, and closing a socket
+    with unread data makes the kernel reset it, losing the 413 on the way.
+    """
+    GRAPHQL_REQUESTS.labels("error").inc()
+    body = orjson.dumps(
+        {
+            "errors": [
+                {
+                    "message": (
+                        f"The upload is larger than the limit of {upload_limit / 2**20:,.1f} "
+                        "MiB; it was not read further. Split the file into smaller ones."
+                    ),
+                    "extensions": {
+                        "code": str(ErrorCode.BAD_USER_INPUT),
+                        "reason": "PAYLOAD_TOO_LARGE",
+                        "limitBytes": upload_limit,
+                    },
+                }
+            ]
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    drained, deadline = 0, time.monotonic() + DRAIN_SECONDS
+    while drained < DRAIN_MAX_BYTES and time.monotonic() < deadline:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

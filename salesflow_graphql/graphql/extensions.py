@@ -1,10 +1,17 @@
-"""Schema extensions: error codes on every error, and response-cache eligibility."""
+"""Error codes on every error, and response-cache eligibility.
+
+Error coding hooks :meth:`strawberry.Schema.process_errors`, which Strawberry
+calls for queries, mutations and every subscription event alike, so one piece
+of code gives all of them their ``extensions.code``.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
+import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
@@ -14,40 +21,38 @@ from ..errors import ErrorCode, GatewayError
 log = logging.getLogger("salesflow_graphql.errors")
 
 
-class ErrorCodes(SchemaExtension):
-    """Give every error an ``extensions.code``; mask the unexpected ones as ``INTERNAL``.
+class GatewaySchema(strawberry.Schema):
+    """Strawberry's schema with the gateway's error codes."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        context = getattr(execution_context, "context", None)
+        request_id = getattr(getattr(context, "state", None), "request_id", "-")
+        for error in errors:
+            apply_error_code(error, request_id)
+
+
+def apply_error_code(error: GraphQLError, request_id: str) -> None:
+    """Give ``error`` its client-facing code, in place; mask the unexpected as ``INTERNAL``.
 
     Expected errors (:class:`GatewayError`) keep their code and message. Errors
-    in the document itself (syntax, validation) are ``BAD_USER_INPUT``. Anything
-    else is logged with the request id and reaches the client as ``INTERNAL``
-    with that id, never with its details.
+    in the document or its variables (syntax, validation, coercion) are
+    ``BAD_USER_INPUT``. Anything else is logged with the request id and reaches
+    the client as ``INTERNAL`` with that id, never with its details.
     """
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        context = self.execution_context.context
-        request_id = getattr(getattr(context, "state", None), "request_id", "-")
-        result.errors = [self._coded(error, request_id) for error in result.errors]
-
-    @staticmethod
-    def _coded(error: GraphQLError, request_id: str) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, GatewayError):
-            return _with(error, original.message, original.as_extensions())
-        if error.extensions and "code" in error.extensions:
-            return error  # permission classes set their own code
-        if original is None or isinstance(original, GraphQLError):
-            # the document or its variables are wrong (syntax, validation, coercion)
-            return _with(error, error.message, {"code": str(ErrorCode.BAD_USER_INPUT)})
+    original = error.original_error
+    if isinstance(original, GatewayError):
+        error.message = original.message
+        error.extensions = original.as_extensions()
+    elif error.extensions and "code" in error.extensions:
+        pass  # permission classes and resolvers set their own code
+    elif original is None or isinstance(original, GraphQLError):
+        log.debug("bad request %s: %s", request_id, error.message)
+        error.extensions = {"code": str(ErrorCode.BAD_USER_INPUT)}
+    else:
         log.error("internal error in %s (request %s)", error.path, request_id, exc_info=original)
-        return _with(
-            error,
-            f"Internal error; quote request id {request_id} when reporting it.",
-            {"code": str(ErrorCode.INTERNAL), "requestId": request_id},
-        )
+        error.message = f"Internal error; quote request id {request_id} when reporting it."
+        error.extensions = {"code": str(ErrorCode.INTERNAL), "requestId": request_id}
+    error.original_error = None
 
 
 class ResponseCacheEligibility(SchemaExtension):
@@ -65,15 +70,3 @@ class ResponseCacheEligibility(SchemaExtension):
             and not result.errors
             and state.shareable
         )
-
-
-def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
-    return GraphQLError(
-        message,
-        nodes=error.nodes,
-        source=error.source,
-        positions=error.positions,
-        path=error.path,
-        original_error=None,
-        extensions=extensions,
-    )

@@ -11,14 +11,17 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from .alerts import AlertMutation, AlertQuery, AlertSubscription
 from .analytics import AnalyticsQuery
-from .extensions import ErrorCodes, ResponseCacheEligibility
+from .extensions import GatewaySchema, ResponseCacheEligibility
 from .forecast import ForecastQuery
+from .imports import ImportMutation
 from .products import ProductQuery
+from .reports import ReportMutation, ReportQuery, ReportSubscription
 
-QUERIES: tuple[type, ...] = (AnalyticsQuery, ForecastQuery, ProductQuery)
-MUTATIONS: tuple[type, ...] = ()
-SUBSCRIPTIONS: tuple[type, ...] = ()
+QUERIES: tuple[type, ...] = (AnalyticsQuery, ForecastQuery, ProductQuery, ReportQuery, AlertQuery)
+MUTATIONS: tuple[type, ...] = (ImportMutation, ReportMutation, AlertMutation)
+SUBSCRIPTIONS: tuple[type, ...] = (ReportSubscription, AlertSubscription)
 
 #: Bounded caches: a flood of distinct documents cannot grow memory without limit.
 PARSER_CACHE_SIZE = 512
@@ -34,12 +37,11 @@ def _root(name: str, parts: tuple[type, ...], description: str) -> type | None:
 
 
 def create_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return GatewaySchema(
         query=_root("Query", QUERIES, "Read the shop's analytics, forecasts, products and jobs."),
         mutation=_root("Mutation", MUTATIONS, "Import data, start reports and run checks."),
         subscription=_root("Subscription", SUBSCRIPTIONS, "Live alerts and job progress."),
         extensions=[
-            ErrorCodes,
             ResponseCacheEligibility,
             lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),  # the LRU itself is shared
             lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),

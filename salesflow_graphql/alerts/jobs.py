@@ -1,0 +1,55 @@
+"""Scheduled anomaly checks: a periodic job every ``SALESFLOW_ALERT_CHECK_INTERVAL_MINUTES``.
+
+Registered through ``runtime.JOB_PROVIDERS``: the arq worker runs it as a
+unique ``arq.cron`` job (Redis mode: once per tick across all workers), the
+embedded default as an asyncio task of the gateway. Either way the check runs
+under the ledger's lock, so a tick that meets a ``runAnomalyCheck`` in progress
+waits for it and then raises nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..auth import Role
+from ..config import Settings
+from ..jobs import JobRegistry, PeriodicContext, PeriodicJob, Schedule
+from ..sor.loaders import Loaders
+
+log = logging.getLogger(__name__)
+
+ANOMALY_JOB = "alerts.anomalies"
+
+
+def check_schedule(minutes: int) -> Schedule:
+    """Every ``minutes`` (dividing 60), or every ``minutes / 60`` hours (dividing 24)."""
+    if minutes % 60 == 0:
+        return Schedule.every(hours=minutes // 60)
+    return Schedule.every(minutes=minutes)
+
+
+def register_alert_jobs(registry: JobRegistry, settings: Settings) -> None:
+    """The periodic anomaly check, unless ``SALESFLOW_ALERT_CHECK_INTERVAL_MINUTES`` is 0."""
+    if settings.alert_check_interval_minutes <= 0:
+        return
+    registry.add_periodic(
+        PeriodicJob(
+            ANOMALY_JOB,
+            check_schedule(settings.alert_check_interval_minutes),
+            run=scheduled_check,
+            timeout_s=settings.alert_check_timeout_s,
+            role=Role.ADMIN,
+        )
+    )
+
+
+async def scheduled_check(context: PeriodicContext) -> None:
+    """One tick: a check with the scheduler's own (ADMIN) token toward Java."""
+    runtime = context.services
+    loaders = Loaders(runtime.source, context.access_token())
+    run = await runtime.alerts.check_and_notify_anomalies(loaders)
+    log.info(
+        "scheduled anomaly check (due %s): %d new alert(s)",
+        context.scheduled_at.isoformat(timespec="minutes"),
+        len(run.alerts),
+    )

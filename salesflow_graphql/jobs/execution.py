@@ -1,0 +1,157 @@
+"""One attempt at a job, the same in both run modes.
+
+The attempt loads the record by job id and decides from it, so running a job
+twice is harmless (at-least-once delivery from arq, a worker killed mid-job):
+
+- a COMPLETED job is not done again; only its follow-up (e-mail) runs, and the
+  follow-up itself skips what it already did;
+- a FAILED job stays failed;
+- anything else runs from the start (outputs are keyed by job id, so a re-run
+  overwrites, never duplicates).
+
+Outcomes: COMPLETED with the task's result; back to QUEUED with a delay when
+Java was unavailable (:class:`UpstreamUnavailable`) and attempts remain; FAILED
+with a message a user can read (the job timed out, gave up, or the input or
+Java's answer was wrong; an unexpected error is logged with its stack trace and
+shown as an internal error with the job id, never the trace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Settings
+from ..errors import GatewayError, UpstreamUnavailable
+from .model import JobRecord, JobStatus, utc_now
+from .registry import JobRegistry, TaskContext
+from .store import JobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Run the job again after ``delay_s`` seconds."""
+
+    delay_s: float
+
+
+def max_attempts(settings: Settings) -> int:
+    return settings.job_retries + 1
+
+
+def retry_delay(settings: Settings, attempt: int) -> float:
+    """Exponential backoff with jitter: base, 2x base, 4x base... (capped at a minute)."""
+    return min(60.0, settings.job_backoff_s * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
+async def run_attempt(
+    *,
+    job_id: str,
+    attempt: int,
+    store: JobStore,
+    registry: JobRegistry,
+    services: Any,
+    settings: Settings,
+) -> Retry | None:
+    """Run attempt number ``attempt`` (1-based) of the job; ``Retry`` when it should run again."""
+    record = await store.get(job_id)
+    if record is None:
+        log.warning("job %s: no record (expired or unknown); nothing to do", job_id)
+        return None
+    task = registry.tasks.get(record.task)
+    if task is None:
+        await _fail(store, record, f"This kind of job ({record.task}) is not known here.")
+        return None
+    if record.status is JobStatus.FAILED:
+        return None
+    if record.status is JobStatus.COMPLETED:
+        log.info("job %s: already completed; only its follow-up runs", job_id)
+        await _follow_up(task.follow_up, _context(services, store, record, attempt))
+        return None
+    if attempt > max_attempts(settings):
+        await _fail(
+            store,
+            record,
+            f"Gave up after {max_attempts(settings)} attempts (a worker stopped or the SalesFlow "
+            "service was unavailable). Please try again.",
+        )
+        return None
+
+    record = await store.save(
+        record.changed(
+            status=JobStatus.RUNNING,
+            progress=0.0,
+            started_at=record.started_at or utc_now(),
+            attempts=attempt,
+            error=None,
+        )
+    )
+    context = _context(services, store, record, attempt)
+    deadline = asyncio.timeout(settings.job_timeout_s)
+    try:
+        async with deadline:
+            result = await task.run(context)
+    except TimeoutError:
+        if not deadline.expired():
+            log.exception("job %s (%s) failed unexpectedly", job_id, record.task)
+            await _fail(
+                store, context.job, f"Internal error; quote job id {job_id} when reporting it."
+            )
+            return None
+        await _fail(
+            store,
+            context.job,
+            f"The job took longer than {settings.job_timeout_s:g} s and was stopped.",
+        )
+        return None
+    except UpstreamUnavailable as exc:
+        current = context.job
+        if attempt < max_attempts(settings):
+            delay = retry_delay(settings, attempt)
+            log.info("job %s: upstream unavailable (%s); retry in %.1fs", job_id, exc, delay)
+            await store.save(current.changed(status=JobStatus.QUEUED, progress=0.0))
+            return Retry(delay)
+        await _fail(store, current, f"{exc.message} Gave up after {attempt} attempts.")
+        return None
+    except GatewayError as exc:
+        await _fail(store, context.job, exc.message)
+        return None
+    except asyncio.CancelledError:
+        # The worker is shutting down: arq runs the job again elsewhere.
+        await asyncio.shield(store.save(context.job.changed(status=JobStatus.QUEUED, progress=0.0)))
+        raise
+    except Exception:
+        log.exception("job %s (%s) failed unexpectedly", job_id, record.task)
+        await _fail(store, context.job, f"Internal error; quote job id {job_id} when reporting it.")
+        return None
+
+    completed = await store.save(
+        context.job.changed(
+            status=JobStatus.COMPLETED, progress=1.0, finished_at=utc_now(), result=result
+        )
+    )
+    await _follow_up(task.follow_up, _context(services, store, completed, attempt))
+    return None
+
+
+def _context(services: Any, store: JobStore, record: JobRecord, attempt: int) -> TaskContext:
+    return TaskContext(services=services, job=record, attempt=attempt, store=store)
+
+
+async def _follow_up(follow_up: Any, context: TaskContext) -> None:
+    if follow_up is None:
+        return
+    try:
+        await follow_up(context)
+    except Exception:  # a follow-up never undoes a completed job
+        log.exception("job %s: follow-up failed", context.job.id)
+
+
+async def _fail(store: JobStore, record: JobRecord, message: str) -> None:
+    log.info("job %s failed: %s", record.id, message)
+    await store.save(record.changed(status=JobStatus.FAILED, error=message, finished_at=utc_now()))

@@ -1,0 +1,214 @@
+"""The one job-runner interface and its two implementations.
+
+- :class:`InProcessRunner` (embedded default, no Redis): each job is an asyncio
+  task in this process (at most ``SALESFLOW_JOB_CONCURRENCY`` at once), retried
+  in process; periodic jobs run from an in-process scheduler.
+- :class:`ArqRunner` (``SALESFLOW_REDIS_URL`` set): the record goes to Redis and
+  the job to the arq queue under its own id (enqueueing twice is a no-op);
+  ``salesflow-graphql worker`` processes run it (:mod:`.worker`), and their
+  arq cron runs the periodic jobs.
+
+Callers only ``submit``, ``get`` and ``watch``; statuses are the same in both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from ..config import Settings
+from ..errors import UpstreamUnavailable
+from .execution import Retry, run_attempt
+from .model import JobRecord
+from .registry import JobRegistry, PeriodicContext, PeriodicJob, service_owner
+from .store import JobStore, MemoryJobStore, RedisJobStore
+
+log = logging.getLogger(__name__)
+
+#: The arq queue of the gateway's jobs, and the name of the arq function that runs them.
+QUEUE_NAME = "salesflow:queue"
+RUN_JOB = "run_job"
+
+
+class JobRunner(ABC):
+    """Submit jobs, read their records, follow their changes."""
+
+    mode: str
+
+    def __init__(self, settings: Settings, registry: JobRegistry, store: JobStore) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.services: Any = None
+
+    async def start(self, services: Any) -> None:
+        """Bind the process's services (the Runtime) that tasks run with."""
+        self.services = services
+
+    @abstractmethod
+    async def submit(self, record: JobRecord) -> JobRecord:
+        """Store the QUEUED record and have the job run; idempotent by job id."""
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        return await self.store.get(job_id)
+
+    def watch(self, job_id: str) -> AsyncIterator[JobRecord]:
+        return self.store.watch(job_id)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+class InProcessRunner(JobRunner):
+    """Jobs as asyncio tasks of this process; periodic jobs from an in-process scheduler."""
+
+    mode = "in-process"
+
+    def __init__(self, settings: Settings, registry: JobRegistry) -> None:
+        super().__init__(settings, registry, MemoryJobStore())
+        self._slots = asyncio.Semaphore(settings.job_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scheduler: PeriodicScheduler | None = None
+
+    async def start(self, services: Any) -> None:
+        await super().start(services)
+        self._scheduler = PeriodicScheduler(self, services)
+        self._scheduler.start()
+
+    async def submit(self, record: JobRecord) -> JobRecord:
+        stored, created = await self.store.create(record)
+        if created:
+            self._spawn(self._drive(stored.id), f"job-{stored.id}")
+        return stored
+
+    async def _drive(self, job_id: str) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            async with self._slots:
+                outcome = await run_attempt(
+                    job_id=job_id,
+                    attempt=attempt,
+                    store=self.store,
+                    registry=self.registry,
+                    services=self.services,
+                    settings=self.settings,
+                )
+            if not isinstance(outcome, Retry):
+                return
+            await asyncio.sleep(outcome.delay_s)  # the slot is free while we wait
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until no job task is left (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        if self._scheduler is not None:
+            await self._scheduler.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await super().close()
+
+
+class ArqRunner(JobRunner):
+    """Records in Redis; jobs on the arq queue for ``salesflow-graphql worker`` processes."""
+
+    mode = "arq"
+
+    def __init__(self, settings: Settings, registry: JobRegistry) -> None:
+        from arq.connections import ArqRedis
+        from redis.asyncio import ConnectionPool
+
+        assert settings.redis_url is not None
+        # No socket read timeout: the pub/sub connection blocks by design. Each
+        # store operation has its own deadline instead.
+        pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=2.0)
+        self.redis = ArqRedis(pool, default_queue_name=QUEUE_NAME)
+        super().__init__(
+            settings,
+            registry,
+            RedisJobStore(self.redis, retention_s=settings.report_retention_days * 86400),
+        )
+
+    async def submit(self, record: JobRecord) -> JobRecord:
+        stored, _ = await self.store.create(record)
+        if not stored.status.finished:
+            try:
+                await asyncio.wait_for(
+                    self.redis.enqueue_job(RUN_JOB, stored.id, _job_id=stored.id), timeout=3.0
+                )
+            except Exception as exc:
+                log.warning("job %s: enqueue failed: %s", stored.id, exc)
+                raise UpstreamUnavailable(
+                    "The job queue (Redis) is not answering; try again."
+                ) from exc
+        return stored
+
+    async def close(self) -> None:
+        await super().close()
+        await self.redis.aclose(close_connection_pool=True)
+
+
+class PeriodicScheduler:
+    """The embedded counterpart of arq cron: one asyncio task per periodic job.
+
+    Each task sleeps until the schedule's next time (business time zone), runs
+    the job within its timeout, logs a failure, and goes on; no polling.
+    """
+
+    def __init__(self, runner: JobRunner, services: Any) -> None:
+        self.runner = runner
+        self.services = services
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for job in self.runner.registry.periodic.values():
+            self._tasks.append(asyncio.create_task(self._loop(job), name=f"periodic-{job.name}"))
+
+    async def _loop(self, job: PeriodicJob) -> None:
+        tz = self.runner.settings.tz
+        if job.run_at_startup:
+            await run_periodic(job, self.runner, self.services, datetime.now(tz))
+        while True:
+            due = job.schedule.next_after(datetime.now(tz))
+            await asyncio.sleep(max(0.0, (due - datetime.now(tz)).total_seconds()))
+            await run_periodic(job, self.runner, self.services, due)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+async def run_periodic(job: PeriodicJob, runner: JobRunner, services: Any, due: datetime) -> None:
+    """One tick of a periodic job, bounded by its timeout (at most the job timeout, see
+    :mod:`.worker`); failures are logged, not raised."""
+    context = PeriodicContext(
+        services=services, runner=runner, scheduled_at=due, owner=service_owner(job.role)
+    )
+    try:
+        async with asyncio.timeout(min(job.timeout_s, runner.settings.job_timeout_s)):
+            await job.run(context)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("periodic job %s (due %s) failed", job.name, due.isoformat())
+
+
+def create_job_runner(settings: Settings, registry: JobRegistry) -> JobRunner:
+    """arq when Redis is configured, in-process otherwise."""
+    if settings.redis_url:
+        return ArqRunner(settings, registry)
+    return InProcessRunner(settings, registry)

@@ -1,0 +1,192 @@
+"""``ReportService``: gather a report's figures through the analytics services, render off the loop.
+
+The figures are the API's own: sales KPIs, trend and rankings come from
+``SalesAnalyticsService.compute_sales_analytics`` for the report's range (so a
+report and ``salesAnalytics`` agree to the cent), stock from
+``StockAnalyticsService.compute_stock_analytics`` (30-day demand, 7-day lead
+time, as the dashboard's default), and the FULL report's forecast from
+``SalesForecastService.generate_forecast`` (TOTAL revenue, 14 days).
+
+Choices where the issue is silent:
+
+- The deltas on the KPI tiles compare with the previous range of the same
+  length (API.md's ``previousRange``); the previous range's orders, units and
+  average order value come from the same pure computation over the same data.
+- The forecast is best effort: when it fails or takes longer than
+  :data:`FORECAST_TIMEOUT_S`, the report says so in a note and goes on.
+- Rendering (ReportLab, openpyxl) is CPU work: it runs in a worker thread so
+  the event loop keeps serving queries meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from ..analytics.periods import DateRange, Granularity
+from ..analytics.sales import SalesAnalytics, SalesKpis, compute_sales_analytics
+from ..analytics.service import SalesAnalyticsService, StockAnalyticsService
+from ..config import Settings
+from ..errors import GatewayError, UpstreamUnavailable
+from ..sor.loaders import Loaders
+from .model import (
+    ForecastBand,
+    RenderedReport,
+    ReportContent,
+    ReportFormat,
+    ReportKind,
+    ReportRequest,
+    StockSection,
+)
+
+log = logging.getLogger(__name__)
+
+#: How many products the top-products sections list (the PDF shows the first 10).
+TOP_PRODUCTS = 25
+STOCK_LOOKBACK_DAYS = 30
+STOCK_LEAD_TIME_DAYS = 7
+FORECAST_HORIZON_DAYS = 14
+FORECAST_HISTORY_SHOWN_DAYS = 42
+FORECAST_TIMEOUT_S = 60.0
+
+Progress = Callable[[float], Awaitable[None]]
+
+
+async def _no_progress(fraction: float) -> None:
+    return None
+
+
+class ReportService:
+    """Sales and stock reports as PDF or XLSX."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sales_analytics: SalesAnalyticsService,
+        stock_analytics: StockAnalyticsService,
+        forecasts: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.sales_analytics = sales_analytics
+        self.stock_analytics = stock_analytics
+        #: ``SalesForecastService`` when the forecast capability is wired, else None.
+        self.forecasts = forecasts
+
+    async def generate_report(
+        self, loaders: Loaders, request: ReportRequest, progress: Progress = _no_progress
+    ) -> RenderedReport:
+        """Gather the figures of ``request`` and render its file."""
+        content = await self.generate_sales_stock_report(
+            loaders, request.kind, request.range, progress
+        )
+        await progress(0.7)
+        render = _renderer(request.format)
+        data = await asyncio.to_thread(render, content)
+        await progress(0.9)
+        return RenderedReport(request.filename, request.format.mime_type, data, content)
+
+    async def generate_sales_stock_report(
+        self,
+        loaders: Loaders,
+        kind: ReportKind,
+        period: DateRange,
+        progress: Progress = _no_progress,
+    ) -> ReportContent:
+        """The figures of a ``kind`` report over ``period`` (stock is as of now)."""
+        await progress(0.05)
+        sales_part = self._sales(loaders, period) if kind.has_sales else _ready((None, None))
+        stock_part = self._stock(loaders) if kind.has_stock else _ready(None)
+        forecast_part = self._forecast(loaders) if kind is ReportKind.FULL else _ready((None, None))
+        (sales, previous), stock, (forecast, note) = await asyncio.gather(
+            sales_part, stock_part, forecast_part
+        )
+        await progress(0.5)
+        return ReportContent(
+            kind=kind,
+            range=period,
+            generated_at=datetime.now(self.settings.tz),
+            currency=self.settings.report_currency,
+            sales=sales,
+            previous_kpis=previous,
+            stock=stock,
+            forecast=forecast,
+            notes=(note,) if note else (),
+        )
+
+    async def _sales(self, loaders: Loaders, period: DateRange) -> tuple[SalesAnalytics, SalesKpis]:
+        current = await self.sales_analytics.compute_sales_analytics(
+            loaders, period, Granularity.DAY, TOP_PRODUCTS
+        )
+        previous_range = period.previous()
+        window, catalogue, inventory = await asyncio.gather(
+            loaders.sales_since(previous_range.start), loaders.catalogue(), loaders.inventory()
+        )
+        previous = await asyncio.to_thread(
+            compute_sales_analytics,
+            window.items,
+            catalogue.frame,
+            inventory.frame,
+            previous_range,
+            Granularity.MONTH,
+            1,
+        )
+        return current, previous.kpis
+
+    async def _stock(self, loaders: Loaders) -> StockSection:
+        as_of, analytics = await self.stock_analytics.compute_stock_analytics(
+            loaders, STOCK_LOOKBACK_DAYS, STOCK_LEAD_TIME_DAYS
+        )
+        return StockSection(analytics, as_of, STOCK_LOOKBACK_DAYS, STOCK_LEAD_TIME_DAYS)
+
+    async def _forecast(self, loaders: Loaders) -> tuple[ForecastBand | None, str | None]:
+        if self.forecasts is None:
+            return None, None  # the capability is not wired in this build
+        from ..forecast.series import ForecastLevel, ForecastMetric
+        from ..forecast.service import ForecastRequest
+
+        request = ForecastRequest(
+            level=ForecastLevel.TOTAL,
+            metric=ForecastMetric.REVENUE,
+            horizon_days=FORECAST_HORIZON_DAYS,
+        )
+        try:
+            async with asyncio.timeout(FORECAST_TIMEOUT_S):
+                answer = await self.forecasts.generate_forecast(loaders, request)
+        except UpstreamUnavailable:
+            raise  # the whole report retries
+        except (GatewayError, TimeoutError) as exc:
+            log.warning("report forecast left out: %s", exc)
+            return None, "The 14-day forecast could not be computed for this report."
+        except Exception:
+            log.exception("report forecast left out")
+            return None, "The 14-day forecast could not be computed for this report."
+        result = answer.result
+        return (
+            ForecastBand(
+                metric=str(request.metric),
+                model=result.model,
+                interval_level=request.interval_level,
+                history=tuple(
+                    (p.date, p.value) for p in result.history[-FORECAST_HISTORY_SHOWN_DAYS:]
+                ),
+                points=tuple((p.date, p.value, p.lower, p.upper) for p in result.points),
+            ),
+            None,
+        )
+
+
+async def _ready(value: Any) -> Any:
+    return value
+
+
+def _renderer(fmt: ReportFormat) -> Callable[[ReportContent], bytes]:
+    if fmt is ReportFormat.PDF:
+        from .pdf import render_pdf
+
+        return render_pdf
+    from .xlsx import render_xlsx
+
+    return render_xlsx
