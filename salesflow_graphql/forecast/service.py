@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -27,8 +28,10 @@ from ..config import Settings
 from ..errors import BadUserInput, NotFound
 from ..metrics import FORECAST_SECONDS
 from ..sor.loaders import Loaders
-from .core import ForecastResult, forecast, forecast_total
 from .series import ForecastLevel, ForecastMetric, UnknownSeries, daily_panel, fingerprint
+
+if TYPE_CHECKING:
+    from .core import ForecastResult
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,8 @@ def _warm() -> None:
 
 def _train(panel: pd.DataFrame, request: ForecastRequest, seed: int) -> ForecastResult:
     """Runs in a pool process: one LightGBM thread, fixed seed."""
+    from .core import forecast, forecast_total  # LightGBM is imported by the trainers only
+
     if request.level is ForecastLevel.TOTAL:
         return forecast_total(
             panel, request.horizon_days, request.interval_level, seed=seed, n_threads=1
