@@ -35,6 +35,13 @@ def test_analytics_benchmark_prints_its_tables() -> None:
     assert "ratio " in out
 
 
+def test_forecast_benchmark_prints_accuracy_intervals_and_speed() -> None:
+    out = _quick("forecast.py")
+    for level in ("TOTAL", "CATEGORY", "PRODUCT"):
+        assert f"| {level}" in out, level
+    assert "seasonal naive" in out and "core" in out
+
+
 def test_forecast_serving_benchmark_prints_its_table() -> None:
     out = _quick("forecast_serving.py")
     assert "salesAnalytics, while 2 forecasts train" in out

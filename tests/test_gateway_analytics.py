@@ -152,7 +152,10 @@ async def test_bad_variables_give_bad_user_input(
     gateway: httpx.AsyncClient, user_token: str, variables: dict
 ) -> None:
     answer = await graphql(
-        gateway, "query($top: Int!) { salesAnalytics(top: $top) { kpis { orders } } }", user_token, variables
+        gateway,
+        "query($top: Int!) { salesAnalytics(top: $top) { kpis { orders } } }",
+        user_token,
+        variables,
     )
     assert error_codes(answer) == ["BAD_USER_INPUT"]
     assert "Internal" not in answer["errors"][0]["message"]

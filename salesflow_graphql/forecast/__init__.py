@@ -34,7 +34,15 @@ _HOMES = {
     "forecast_total": ".core",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "BacktestSummary",
+    "ForecastPoint",
+    "ForecastResult",
+    "SeriesPoint",
+    "forecast",
+    "forecast_panel",
+    "forecast_total",
+]
 
 
 def __getattr__(name: str) -> Any:
