@@ -29,12 +29,9 @@ class SettingsError(ValueError):
         self.problems = problems
 
 
-def _bounded(low: float | None = None, high: float | None = None, **meta: Any) -> Any:
-    return {"low": low, "high": high, **meta}
-
-
 def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None) -> Any:
-    return field(default=default, metadata=_bounded(low, high, help=help))
+    """A settings field: its default, a line of help, and the bounds a value must respect."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high})
 
 
 @dataclass(frozen=True)
