@@ -66,6 +66,31 @@ class Settings:
     max_range_days: int = setting(1095, "Longest date range in days", low=1, high=3660)
     max_lookback_days: int = setting(365, "Longest stock lookback in days", low=1, high=3660)
     max_lead_time_days: int = setting(365, "Longest lead time in days", low=0, high=3660)
+    # --- query limits (checked before any resolver runs) ---
+    max_query_depth: int = setting(
+        12, "Deepest selection nesting, fragments counted", low=1, high=1000
+    )
+    max_query_tokens: int = setting(2000, "Most tokens in one document", low=10, high=1_000_000)
+    max_query_aliases: int = setting(20, "Most aliases in one document", low=0, high=10_000)
+    max_query_cost: int = setting(
+        5000,
+        "Largest estimated cost: 1 a field, list fields times their size (top, limit, "
+        "horizonDays, historyDays, else query_list_size)",
+        low=1,
+    )
+    query_list_size: int = setting(
+        50, "Assumed size of lists without a size argument, for the cost", low=1, high=100_000
+    )
+    introspection: bool = setting(
+        True, "Answer introspection (off: also no field suggestions in errors)"
+    )
+    # --- rate limiting (per user, token bucket) ---
+    rate_limit_per_s: float = setting(
+        20.0, "Requests a second each user may make on average; 0 = no rate limit", low=0
+    )
+    rate_limit_burst: int = setting(
+        40, "Requests a user may make at once before the rate applies", low=1
+    )
     # --- serving ---
     host: str = setting("127.0.0.1", "Interface the gateway binds to")
     port: int = setting(8000, "Port the gateway listens on", low=1, high=65535)

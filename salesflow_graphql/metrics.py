@@ -13,7 +13,7 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 GRAPHQL_REQUESTS = Counter(
     "salesflow_graphql_requests_total",
-    "GraphQL HTTP requests by outcome (ok, error, unauthenticated, cached).",
+    "GraphQL HTTP requests by outcome (ok, error, unauthenticated, rate_limited, cached).",
     ["outcome"],
     registry=REGISTRY,
 )

@@ -23,6 +23,7 @@ from .forecast.service import SalesForecastService
 from .imports import ExcelImportService
 from .jobs import JobProvider, JobRunner, build_registry, create_job_runner
 from .mail import Mailer
+from .ratelimit import RateLimiter
 from .reports.jobs import register_report_jobs
 from .reports.service import ReportService
 from .signing import LinkSigner
@@ -56,6 +57,7 @@ class Runtime:
     jobs: JobRunner
     reports: ReportService
     alerts: BusinessAlertService
+    rate_limiter: RateLimiter
     standin: StandIn | None = None
 
     @classmethod
@@ -106,6 +108,7 @@ class Runtime:
             reports=ReportService(settings, sales_analytics, stock_analytics, forecasts),
             alerts=alerts,
             standin=standin,
+            rate_limiter=RateLimiter.from_settings(settings),
         )
         await jobs.start(runtime)
         return runtime
@@ -116,3 +119,4 @@ class Runtime:
         self.forecasts.close()
         await self.client.aclose()
         await self.cache.close()
+        await self.rate_limiter.close()

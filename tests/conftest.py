@@ -23,7 +23,10 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     # No scheduled anomaly checks: a tick in mid-test would call the stand-in behind a test's back.
-    return Settings.from_env({"SALESFLOW_ALERT_CHECK_INTERVAL_MINUTES": "0"})
+    # No rate limit: tests fire bursts from one user; tests/test_rate_limit.py turns it on.
+    return Settings.from_env(
+        {"SALESFLOW_ALERT_CHECK_INTERVAL_MINUTES": "0", "SALESFLOW_RATE_LIMIT_PER_S": "0"}
+    )
 
 
 @pytest.fixture

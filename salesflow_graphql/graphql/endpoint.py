@@ -25,6 +25,7 @@ from ..auth import TokenRejected, bearer_token, verify_access_token
 from ..cache import MISS
 from ..errors import ErrorCode
 from ..metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS
+from ..ratelimit import retry_after_seconds
 from ..runtime import Runtime
 from ..sor.loaders import Loaders
 from .context import GatewayContext, RequestState
@@ -46,7 +47,7 @@ class GatewayGraphQL(GraphQL):
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         super().__init__(
-            create_schema(),
+            create_schema(settings),
             graphql_ide="graphiql" if runtime.settings.graphiql else None,
             multipart_uploads_enabled=True,  # importExcel; CSRF-checked in GraphQLEndpoint
             keep_alive=settings.ws_keepalive_s > 0,
@@ -96,6 +97,7 @@ class GraphQLEndpoint:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.view = GatewayGraphQL(runtime)
+        self.rate_limiter = runtime.rate_limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,6 +120,12 @@ class GraphQLEndpoint:
         except TokenRejected as rejected:
             GRAPHQL_REQUESTS.labels("unauthenticated").inc()
             await _unauthenticated(rejected, request_id)(scope, receive, send)
+            return
+        # Per user, before the response cache: cached answers count too.
+        wait = await self.rate_limiter.check(principal.subject)
+        if wait > 0:
+            GRAPHQL_REQUESTS.labels("rate_limited").inc()
+            await _rate_limited(wait, request_id)(scope, receive, send)
             return
 
         # Bodies are counted while they stream in and cut off at the upload limit.
@@ -374,4 +382,24 @@ def _unauthenticated(rejected: TokenRejected, request_id: str) -> Response:
     )
     response = _json(body, request_id, status=401)
     response.headers["www-authenticate"] = 'Bearer realm="salesflow"'
+    return response
+
+
+def _rate_limited(wait: float, request_id: str) -> Response:
+    retry_after = retry_after_seconds(wait)
+    body = orjson.dumps(
+        {
+            "errors": [
+                {
+                    "message": (
+                        f"Too many requests; try again in {retry_after} s. Each user may make "
+                        "a limited number of requests a second."
+                    ),
+                    "extensions": {"code": str(ErrorCode.RATE_LIMITED), "retryAfter": retry_after},
+                }
+            ]
+        }
+    )
+    response = _json(body, request_id, status=429)
+    response.headers["retry-after"] = str(retry_after)
     return response

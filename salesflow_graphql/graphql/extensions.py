@@ -17,6 +17,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from ..errors import ErrorCode, GatewayError
+from .limits import is_token_limit_error, mark_too_complex
 
 log = logging.getLogger("salesflow_graphql.errors")
 
@@ -44,7 +45,9 @@ def apply_error_code(error: GraphQLError, request_id: str) -> None:
         error.message = original.message
         error.extensions = original.as_extensions()
     elif error.extensions and "code" in error.extensions:
-        pass  # permission classes and resolvers set their own code
+        pass  # permission classes, resolvers and the query limits set their own code
+    elif is_token_limit_error(error):
+        mark_too_complex(error)
     elif original is None or isinstance(original, GraphQLError):
         log.debug("bad request %s: %s", request_id, error.message)
         error.extensions = {"code": str(ErrorCode.BAD_USER_INPUT)}

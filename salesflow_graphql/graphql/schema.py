@@ -11,11 +11,13 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from ..config import Settings
 from .alerts import AlertMutation, AlertQuery, AlertSubscription
 from .analytics import AnalyticsQuery
 from .extensions import GatewaySchema, ResponseCacheEligibility
 from .forecast import ForecastQuery
 from .imports import ImportMutation
+from .limits import limit_extensions
 from .products import ProductQuery
 from .reports import ReportMutation, ReportQuery, ReportSubscription
 
@@ -36,7 +38,12 @@ def _root(name: str, parts: tuple[type, ...], description: str) -> type | None:
     return root
 
 
-def create_schema() -> strawberry.Schema:
+def create_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with ``settings``' query limits (the defaults when not given).
+
+    Operation batching stays off (no ``batching_config``): a list body is refused.
+    """
+    settings = settings or Settings()
     return GatewaySchema(
         query=_root("Query", QUERIES, "Read the shop's analytics, forecasts, products and jobs."),
         mutation=_root("Mutation", MUTATIONS, "Import data, start reports and run checks."),
@@ -45,8 +52,11 @@ def create_schema() -> strawberry.Schema:
             ResponseCacheEligibility,
             lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),  # the LRU itself is shared
             lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+            *limit_extensions(settings),
         ],
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(
+            auto_camel_case=True, disable_field_suggestions=not settings.introspection
+        ),
     )
 
 
