@@ -57,6 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 #: The tests' helpers (uvicorn on a real socket, synthetic alerts) serve the benchmark too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from harness import table
+
 from salesflow_graphql.alerts.detection import (
     WINDOW_DAYS,
     DetectionRules,
@@ -74,16 +76,6 @@ SHIFT_DAYS = 14
 COOLDOWN_DAYS = 3
 SEED_Z = 3.0
 REDIS_URL = "redis://127.0.0.1:6379/12"
-
-
-def _table(title: str, header: list[str], rows: list[list[object]]) -> None:
-    widths = [max(len(str(x)) for x in [h, *[r[i] for r in rows]]) for i, h in enumerate(header)]
-    print(f"\n## {title}")
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)) + " |")
-    sys.stdout.flush()
 
 
 # ------------------------------------------------------------------ demo series
@@ -384,7 +376,7 @@ def quality(quick: bool, today: date) -> None:
                 rows.append(
                     [kind, label, len(got), f"{np.mean(got):.2f}", f"{np.mean(theirs):.2f}"]
                 )
-    _table(
+    table(
         f"1. Detection quality: recall by anomaly size in robust sigma ({injected} anomalies, "
         f"{rounds} rounds x {weeks} weeks x {int(watched.sum())} series)",
         ["kind", "size", "injected", "detector", "seed |z|>=3"],
@@ -392,7 +384,7 @@ def quality(quick: bool, today: date) -> None:
     )
     series_weeks = int(watched.sum()) * weeks * rounds
     shapes = ("spike", "drop", "level shift")
-    _table(
+    table(
         "1b. Detection quality, summary (goals: recall >= 0.9 at >= 4 sigma; <= 0.1 false "
         "alert events per series-week; no alert from zero-MAD products)",
         ["", "detector", "seed |z|>=3"],
@@ -466,7 +458,7 @@ def planted(shop: DemoShop, clean: SalesPanel, rules: DetectionRules) -> None:
                 "yes" if theirs else "no",
             ]
         )
-    _table(
+    table(
         "2. The demo shop's planted anomalies (untouched series, last 60 days)",
         ["date", "kind", "subject", "robust z (units)", "detector", "seed |z|>=3"],
         rows,
@@ -561,7 +553,7 @@ def speed(quick: bool, today: date) -> None:
                 "yes" if products < 2000 or best <= 1.0 else "NO",
             ]
         )
-    _table(
+    table(
         "3. Check speed: the whole pure check (panel from sale lines, scores, gates, stock), "
         "one thread (goal: 2000 products <= 1 s)",
         [
@@ -806,13 +798,13 @@ async def delivery_and_fanout(quick: bool, today: date) -> None:
                 if mode == "redis":
                     await _flush_redis()
     fanout_rows += await bus_fanout(fan_out if quick else 1000)
-    _table(
+    table(
         "4. Delivery: detection (alert published) -> WebSocket client, one new alert per "
         "runAnomalyCheck, gateway in its own process (goal <= 1 s)",
         ["bus", "alerts", "p50", "p99", "check (HTTP, median)", "goal"],
         delivery_rows,
     )
-    _table(
+    table(
         "5. Fan-out of one alert to concurrent subscribers: time until the last one has it "
         "(goal: 1000 in <= 2 s)",
         ["bus", "subscribers are", "count", "median", "last", "goal"],

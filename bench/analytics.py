@@ -18,11 +18,8 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -31,12 +28,11 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import analytics_compute
+from harness import free_port, running, table
 from loadgen import build_post, run_load
 
 from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings
-
-ROOT = Path(__file__).resolve().parents[1]
 
 SALES_QUERY = """query Sales { salesAnalytics(top: 10) {
   range { start end } kpis { revenue orders unitsSold averageOrderValue revenueChange }
@@ -53,60 +49,6 @@ DASHBOARD_QUERY = """query Dashboard { salesAnalytics(top: 10) {
   items { status daysOfCover suggestedReorderQuantity product { sku name category } } } }"""
 
 
-def _table(title: str, header: list[str], rows: list[list[object]]) -> None:
-    widths = [max(len(str(x)) for x in [h, *[r[i] for r in rows]]) for i, h in enumerate(header)]
-    print(f"\n## {title}")
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)) + " |")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _process(args: list[str], env: dict[str, str], port: int, ready_path: str):
-    """Run ``salesflow-graphql ARGS``; its log goes to a file (a full pipe would stall it)."""
-    log = tempfile.NamedTemporaryFile(prefix=f"salesflow-{args[0]}-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "salesflow_graphql", *args],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited: {Path(log.name).read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{args[0]} did not start")
-            time.sleep(0.1)
-        yield proc
-    except BaseException:
-        print(
-            f"--- log of {args[0]} ({log.name}):\n{Path(log.name).read_text()[-4000:]}",
-            file=sys.stderr,
-        )
-        raise
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-
-
 # --------------------------------------------------------------------- 1
 def bench_compute(quick: bool) -> None:
     sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
@@ -121,7 +63,7 @@ def bench_compute(quick: bool) -> None:
         ]
         for r in results
     ]
-    _table(
+    table(
         "1. Pure analytics compute (best of 3)",
         [
             "sale lines",
@@ -138,7 +80,7 @@ def bench_compute(quick: bool) -> None:
 def bench_warm(quick: bool) -> None:
     settings = Settings.from_env({})
     token = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=3600)
-    port = _free_port()
+    port = free_port()
     # one token drives thousands of requests a second: measure the gateway, not the rate limiter
     env = {
         "SALESFLOW_PORT": str(port),
@@ -150,7 +92,7 @@ def bench_warm(quick: bool) -> None:
         f"127.0.0.1:{port}", "/graphql", body, {"Authorization": f"Bearer {token}"}
     )
     rows = []
-    with _process(["serve"], env, port, "/healthz"):
+    with running(["serve"], env, port, "/healthz"):
         warm = httpx.post(
             f"http://127.0.0.1:{port}/graphql",
             content=body,
@@ -179,7 +121,7 @@ def bench_warm(quick: bool) -> None:
                     f"{result.percentile(99):.2f}",
                 ]
             )
-    _table(
+    table(
         "2. Warm-cache salesAnalytics, 1 uvicorn worker, embedded default (goal >= 1500 req/s, p99 <= 50 ms)",
         ["clients", "requests", "errors", "req/s", "p50 ms", "p99 ms"],
         rows,
@@ -273,13 +215,13 @@ BENCH_SECRET = "bench-secret-shared-by-java-and-the-gateway-0123456789"
 
 
 def bench_cold(quick: bool) -> None:
-    port = _free_port()
+    port = free_port()
     env = {"SALESFLOW_LOG_LEVEL": "WARNING", "SALESFLOW_JWT_SECRET": BENCH_SECRET}
-    with _process(["standin", "--port", str(port)], env, port, "/api/v1/auth/me"):
+    with running(["standin", "--port", str(port)], env, port, "/api/v1/auth/me"):
         rows = asyncio.run(
             _cold_vs_raw(f"http://127.0.0.1:{port}/api/v1", BENCH_SECRET, 3 if quick else 7)
         )
-    _table(
+    table(
         "3. Cold query vs raw fetch+parse of the same Java JSON (stand-in on a real socket, median)",
         ["what", "ms", "note"],
         rows,

@@ -22,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from analytics import _free_port, _process, _table
+from harness import free_port, running, table
 
 from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings
@@ -111,8 +111,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings.from_env({})
     token = mint_access_token(settings.jwt_secret, Role.USER)
-    port = _free_port()
-    with _process(
+    port = free_port()
+    with running(
         ["serve"],
         # one user sends queries back to back: measure the gateway, not the rate limiter
         {
@@ -127,7 +127,7 @@ def main() -> None:
     print(
         f"# bench/forecast_serving ({'quick' if args.quick else 'full'}) on {os.cpu_count()} cores"
     )
-    _table(
+    table(
         "Query latency while forecasts train (embedded default, 1 uvicorn worker)",
         ["what", "n", "p50 ms", "p99 ms"],
         rows,

@@ -30,7 +30,6 @@ import io
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,21 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import free_port, running, table
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the spreadsheet generators the tests use
 
 DRY_RUN_GOAL_S, DRY_RUN_GOAL_MIB = 4.0, 400.0
 BOMB_GOAL_S, BOMB_GOAL_MIB = 1.0, 100.0
-
-
-def _table(title: str, header: list[str], rows: list[list[object]]) -> None:
-    widths = [max(len(str(x)) for x in [h, *[r[i] for r in rows]]) for i, h in enumerate(header)]
-    print(f"\n## {title}")
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)) + " |")
 
 
 # ------------------------------------------------------------------ the files
@@ -182,40 +173,12 @@ def measure(kind: str, path: Path, java_url: str) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------- the stand-in
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def java_standin():
     """``salesflow-graphql standin`` on its own socket (the demo shop, ~240 products)."""
-    port = _free_port()
-    log = tempfile.NamedTemporaryFile(prefix="salesflow-standin-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "salesflow_graphql", "standin", "--port", str(port)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"stand-in exited: {Path(log.name).read_text()[-2000:]}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/api/v1/auth/me", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the stand-in did not start") from None
-                time.sleep(0.1)
+    port = free_port()
+    with running(["standin", "--port", str(port)], {}, port, "/api/v1/auth/me"):
         yield f"http://127.0.0.1:{port}/api/v1"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 def _existing_products(java_url: str) -> list[tuple[str, str]]:
@@ -259,7 +222,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                     f"{theirs['seconds'] / ours['seconds']:.1f}x",
                 ]
             )
-        _table(
+        table(
             "1. importExcel dry run vs pandas.read_excel(engine='openpyxl'), .xlsx product sheets",
             [
                 "rows",
@@ -293,7 +256,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                     outcome["message"][:60] + "...",
                 ]
             )
-        _table(
+        table(
             "2. Bad files refused (dry run, fresh process each)",
             ["file", "KiB", "status", "ms", "peak RSS MiB (+work)", "message"],
             bad_rows,

@@ -37,6 +37,8 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness import table
+
 from salesflow_graphql.analytics.periods import DateRange
 from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
@@ -53,16 +55,6 @@ RENDERERS: dict[ReportFormat, Callable[[ReportContent], bytes]] = {
     ReportFormat.XLSX: render_xlsx,
 }
 QUERY = "query Q%d { salesAnalytics(top: 10) { kpis { revenue orders } trend { period revenue } } }"
-
-
-def _table(title: str, header: list[str], rows: list[list[object]]) -> None:
-    widths = [max(len(str(x)) for x in [h, *[r[i] for r in rows]]) for i, h in enumerate(header)]
-    print(f"\n## {title}")
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)) + " |")
-    sys.stdout.flush()
 
 
 def _period(settings: Settings, days: int) -> DateRange:
@@ -125,7 +117,7 @@ async def bench_generation(runtime: Runtime, token: str, quick: bool) -> list[di
         ]
         for r in results
     ]
-    _table(
+    table(
         "1. FULL report generation, embedded default (goal: 365-day FULL PDF and XLSX <= 3 s)",
         [
             "days",
@@ -253,7 +245,7 @@ async def bench_responsiveness(runtime: Runtime, token: str, quick: bool) -> lis
                         "max_ms": latencies[-1] * 1000,
                     }
                 )
-    _table(
+    table(
         "2. Concurrent salesAnalytics latency while reports render (one process, real socket)",
         ["while", "queries", "reports done", "p50 ms", "p99 ms", "max ms"],
         [

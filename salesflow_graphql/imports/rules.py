@@ -186,13 +186,18 @@ def _label(column: Column) -> str:
     return f"“{column.header}”"
 
 
+def _blank(row: _Row, column: Column | None, *, required: bool) -> None:
+    """A blank cell: an error when its column is required, otherwise simply no value."""
+    if required:
+        assert column is not None
+        row.fail(column, None, ErrorCode.REQUIRED, f"{_label(column)} is required.")
+
+
 def _text(row: _Row, column: Column | None, *, limit: int, required: bool) -> str | None:
     value = row.cell(column)
     text = text_of(value)
     if not text:
-        if required:
-            assert column is not None
-            row.fail(column, None, ErrorCode.REQUIRED, f"{_label(column)} is required.")
+        _blank(row, column, required=required)
         return None
     assert column is not None
     if len(text) > limit:
@@ -209,9 +214,7 @@ def _text(row: _Row, column: Column | None, *, limit: int, required: bool) -> st
 def _count(row: _Row, column: Column | None, *, minimum: int, required: bool = False) -> int | None:
     value = row.cell(column)
     if is_blank(value):
-        if required:
-            assert column is not None
-            row.fail(column, None, ErrorCode.REQUIRED, f"{_label(column)} is required.")
+        _blank(row, column, required=required)
         return None
     assert column is not None
     try:
@@ -231,9 +234,7 @@ def _count(row: _Row, column: Column | None, *, minimum: int, required: bool = F
 def _money(row: _Row, column: Column | None, *, required: bool) -> Decimal | None:
     value = row.cell(column)
     if is_blank(value):
-        if required:
-            assert column is not None
-            row.fail(column, None, ErrorCode.REQUIRED, f"{_label(column)} is required.")
+        _blank(row, column, required=required)
         return None
     assert column is not None
     try:
