@@ -709,6 +709,9 @@ async def delivery_and_fanout(quick: bool, today: date) -> None:
                 "SALESFLOW_SALES_TTL_S": "0",
                 "SALESFLOW_LOG_LEVEL": "WARNING",
                 "SALESFLOW_WS_MAX_SUBSCRIPTIONS": "5",
+                # One user opens the whole crowd: no per-user rate or connection cap here.
+                "SALESFLOW_RATE_LIMIT_PER_S": "0",
+                "SALESFLOW_WS_MAX_CONNECTIONS_PER_USER": "0",
             }
             if mode == "redis":
                 env["SALESFLOW_REDIS_URL"] = ALERTS_REDIS_URL

@@ -1,4 +1,4 @@
-"""What every benchmark script shares: printing a table, a free port, a gateway process."""
+"""What every benchmark script shares: printing a table, a free port, gateway processes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,35 +42,78 @@ def running(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``salesflow-graphql ARGS`` until ``ready_path`` answers; its log goes to a file
     (a full pipe would stall it) and is printed if anything fails."""
-    log = tempfile.NamedTemporaryFile(prefix=f"salesflow-{args[0]}-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "salesflow_graphql", *args],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    gateway = Process(
+        args[0], [sys.executable, "-m", "salesflow_graphql", *args], env, port, ready_path
     )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited: {Path(log.name).read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{args[0]} did not start")
-            time.sleep(0.1)
+    with running_together([gateway]) as (proc,):
         yield proc
+
+
+@dataclass(frozen=True)
+class Process:
+    """A command to run from the project root, ready when ``ready_path`` answers on ``port``."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    ready_path: str
+
+
+@contextmanager
+def running_together(
+    processes: list[Process], *, timeout_s: float = 60
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start every process at once (start-ups overlap), wait until each is ready, stop
+    them all at the end; as :func:`running`, logs go to files, printed if anything fails."""
+    logs: list[Any] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for process in processes:
+            log = tempfile.NamedTemporaryFile(
+                prefix=f"salesflow-{process.name}-", suffix=".log", delete=False
+            )
+            logs.append(log)
+            procs.append(
+                subprocess.Popen(
+                    process.command,
+                    env={**os.environ, **process.env},
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        deadline = time.monotonic() + timeout_s
+        waiting = list(zip(processes, procs, logs, strict=True))
+        while waiting:
+            for entry in list(waiting):
+                process, proc, log = entry
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{process.name} exited: {Path(log.name).read_text()[-2000:]}"
+                    )
+                url = f"http://127.0.0.1:{process.port}{process.ready_path}"
+                try:
+                    if httpx.get(url, timeout=1).status_code < 500:
+                        waiting.remove(entry)
+                except httpx.HTTPError:
+                    pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{', '.join(p.name for p, _, _ in waiting)} did not start")
+            if waiting:
+                time.sleep(0.1)
+        yield procs
     except BaseException:
-        print(
-            f"--- log of {args[0]} ({log.name}):\n{Path(log.name).read_text()[-4000:]}",
-            file=sys.stderr,
-        )
+        for process, log in zip(processes, logs, strict=False):
+            print(
+                f"--- log of {process.name} ({log.name}):\n{Path(log.name).read_text()[-4000:]}",
+                file=sys.stderr,
+            )
         raise
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+        for log in logs:
+            log.close()

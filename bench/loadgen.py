@@ -42,6 +42,12 @@ def build_post(host: str, path: str, body: bytes, headers: dict[str, str]) -> by
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def build_get(host: str, path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 async def _connection(
     host: str,
     port: int,
@@ -50,6 +56,7 @@ async def _connection(
     max_requests: int,
     out: list[float],
     errors: list[int],
+    error_marker: bytes | None,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -63,10 +70,9 @@ async def _connection(
             for line in head.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
+            body = await reader.readexactly(length) if length else b""
             out.append((time.perf_counter() - started) * 1000)
-            if status != 200:
+            if status != 200 or (error_marker is not None and error_marker in body):
                 errors.append(status)
             done += 1
     finally:
@@ -81,7 +87,11 @@ async def run_load(
     concurrency: int,
     seconds: float,
     max_requests: int = 10**9,
+    error_marker: bytes | None = None,
 ) -> LoadResult:
+    """Run ``concurrency`` connections for ``seconds``; an answer is an error when its
+    status is not 200 or, given ``error_marker``, its body contains it (a GraphQL
+    answer with ``"errors":`` is HTTP 200)."""
     latencies: list[float] = []
     errors: list[int] = []
     started = time.perf_counter()
@@ -89,7 +99,9 @@ async def run_load(
     per_connection = max(1, max_requests // concurrency)
     await asyncio.gather(
         *(
-            _connection(host, port, request, stop_at, per_connection, latencies, errors)
+            _connection(
+                host, port, request, stop_at, per_connection, latencies, errors, error_marker
+            )
             for _ in range(concurrency)
         )
     )

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -15,9 +17,10 @@ from starlette.types import Receive, Scope, Send
 
 from .config import Settings
 from .errors import ErrorCode, GatewayError
-from .metrics import REGISTRY
+from .metrics import REGISTRY, observe_job_queue
 from .reports.http import report_routes
 from .runtime import Runtime
+from .web import web_routes
 
 READY_TIMEOUT_S = 2.0
 
@@ -25,12 +28,13 @@ READY_TIMEOUT_S = 2.0
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
     """The gateway. Given a started ``runtime`` it uses it; otherwise its lifespan starts one."""
     owned = runtime is None
+    configured = runtime.settings if runtime is not None else settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal runtime
         if runtime is None:
-            runtime = await Runtime.start(settings or Settings.from_env())
+            runtime = await Runtime.start(configured)
             runtime.forecasts.warm_up()
         app.state.runtime = runtime
         try:
@@ -49,7 +53,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             Route("/metrics", metrics),
             Route("/imports/{import_id}/errors.xlsx", import_errors_workbook),
             *report_routes(),
+            *web_routes(),
         ],
+        middleware=cors_middleware(configured),
         lifespan=lifespan,
     )
     if runtime is not None:
@@ -118,4 +124,38 @@ async def import_errors_workbook(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    await observe_job_queue(request.app.state.runtime.jobs)  # read at scrape time
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+#: Request headers a browser page on an allowed origin may send (Apollo Client, urql, uploads).
+CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Apollo-Require-Preflight",
+    "X-Apollo-Operation-Name",
+    "X-Request-Id",
+)
+#: Response headers such a page may read.
+CORS_EXPOSE_HEADERS = ("X-Request-Id", "Retry-After")
+
+
+def cors_middleware(settings: Settings) -> list[Middleware]:
+    """CORS for ``SALESFLOW_CORS_ORIGINS``; none (same origin only) when it is empty.
+
+    Bearer tokens, not cookies: credentials are not allowed, so ``*`` is safe to use.
+    """
+    origins = settings.cors_origin_list
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=list(CORS_ALLOW_HEADERS),
+            expose_headers=list(CORS_EXPOSE_HEADERS),
+            allow_credentials=False,
+            max_age=600,
+        )
+    ]

@@ -21,6 +21,7 @@ from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import NullSerializer, PickleSerializer
 
 from .metrics import CACHE_FALLBACKS, CACHE_HITS, CACHE_MISSES
+from .request_stats import count_cache_lookup
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,10 @@ class Cache:
         value = await self._op("get", key)
         if value is None:
             CACHE_MISSES.labels(layer).inc()
+            count_cache_lookup(hit=False)
             return MISS
         CACHE_HITS.labels(layer).inc()
+        count_cache_lookup(hit=True)
         return value
 
     async def set(self, key: str, value: Any, ttl_s: float) -> None:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from .auth import Role, mint_access_token
 from .config import Settings, SettingsError
+from .logs import configure_logging
+
+log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     return {
         "serve": _serve,
         "standin": _standin,
@@ -67,13 +68,27 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.port
     if settings.embedded:
         print("SalesFlow gateway on its embedded default: seeded demo shop, no Java, no Redis.")
-        print(f"GraphiQL: http://{host}:{port}/graphql   (paste a token under Headers)")
+        print(f"Dashboard: http://{host}:{port}/dashboard   GraphiQL: http://{host}:{port}/graphql")
+        print("Paste a token below into the Token field of either page:")
         for role in Role:
             print(
                 f'{role.value:5} {{"Authorization": "Bearer {mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)}"}}'
             )
         sys.stdout.flush()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    from .otel import configure_tracing
+
+    configure_tracing(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # logging is configured above (JSON or text)
+        # JSON: the gateway's own access line per GraphQL request replaces uvicorn's.
+        access_log=settings.log_format.lower() == "text",
+        # Frames above the limit are refused by the server before they are read whole.
+        ws_max_size=settings.ws_max_message_bytes,
+    )
     return 0
 
 
@@ -88,7 +103,13 @@ def _standin(settings: Settings, args: argparse.Namespace) -> int:
         f"Java stand-in: http://{args.host}:{args.port}/api/v1 (secret from SALESFLOW_JWT_SECRET)"
     )
     sys.stdout.flush()
-    uvicorn.run(standin.app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        standin.app,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # logging is configured in main (JSON or text)
+    )
     return 0
 
 
@@ -114,6 +135,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     if settings.embedded:
         print("Worker without SALESFLOW_JAVA_API_URL: using its own seeded demo stand-in.")
         sys.stdout.flush()
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        from .metrics import REGISTRY
+
+        start_http_server(settings.worker_metrics_port, addr=settings.host, registry=REGISTRY)
+        log.info("worker metrics on %s:%d", settings.host, settings.worker_metrics_port)
     asyncio.run(serve(settings))
     return 0
 

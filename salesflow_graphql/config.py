@@ -97,6 +97,44 @@ class Settings:
     graphiql: bool = setting(True, "Serve GraphiQL at GET /graphql")
     timezone: str = setting("", "IANA zone for business dates; empty = the server's local zone")
     log_level: str = setting("INFO", "Log level")
+    log_format: str = setting(
+        "json", "Log lines: json (one object a line: ts, level, logger, message, extras) or text"
+    )
+    # --- protection of the HTTP endpoint ---
+    max_body_bytes: int = setting(
+        1024 * 1024,
+        "Largest body of a POST that is not an upload (JSON), counted while it streams; "
+        "larger: HTTP 413",
+        low=1024,
+        high=64 * 1024 * 1024,
+    )
+    request_timeout_s: float = setting(
+        30.0,
+        "Longest a GraphQL HTTP request may take (body and query); over it a query is stopped "
+        "(HTTP 504, QUERY_TOO_COMPLEX, reason TIMEOUT); a mutation that has started is never "
+        "stopped; 0 = no limit",
+        low=0,
+        high=3600,
+    )
+    upload_timeout_s: float = setting(
+        120.0,
+        "The same limit for a file upload (multipart) to arrive and be parsed; 0 = no limit",
+        low=0,
+        high=3600,
+    )
+    cors_origins: str = setting(
+        "",
+        "Comma-separated origins (https://dash.example) whose pages may call the API "
+        "(CORS, and WebSocket handshakes); empty = same origin only; * = any",
+    )
+    # --- tracing (OpenTelemetry) ---
+    otel_enabled: bool = setting(False, "Trace GraphQL operations and resolvers (OpenTelemetry)")
+    otel_exporter: str = setting(
+        "console",
+        "Where spans go: console (stderr) or otlp (needs opentelemetry-exporter-otlp; "
+        "endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    otel_service_name: str = setting("salesflow-graphql", "service.name of the spans")
     # --- forecasts ---
     forecast_max_horizon: int = setting(90, "Longest forecast horizon in days", low=1, high=365)
     forecast_min_history: int = setting(56, "Shortest historyDays accepted", low=14, high=3650)
@@ -224,6 +262,30 @@ class Settings:
     ws_keepalive_s: float = setting(
         15.0, "Seconds between server pings on idle WebSockets; 0 = no pings", low=0, high=3600
     )
+    ws_max_connections_per_user: int = setting(
+        10,
+        "WebSocket connections one user (JWT subject) may hold open on one process; more are "
+        "closed with 4429; 0 = no cap",
+        low=0,
+        high=100_000,
+    )
+    ws_init_timeout_s: float = setting(
+        10.0, "Seconds a WebSocket may wait before connection_init (then 4408)", low=0.1, high=600
+    )
+    ws_max_message_bytes: int = setting(
+        64 * 1024,
+        "Largest WebSocket message accepted from a client (larger: closed with 1009)",
+        low=1024,
+        high=16 * 1024 * 1024,
+    )
+    # --- background workers ---
+    worker_metrics_port: int = setting(
+        0,
+        "Port on which `salesflow-graphql worker` serves Prometheus metrics (job durations); "
+        "0 = none",
+        low=0,
+        high=65535,
+    )
     # --- embedded stand-in ---
     demo_seed: int = setting(20240601, "Seed of the demo shop", low=0)
     standin_products_bulk: bool = setting(False, "Stand-in serves POST /products/bulk")
@@ -319,6 +381,41 @@ class Settings:
             problems.append(
                 f"{PREFIX}LOG_LEVEL={self.log_level!r}: one of DEBUG, INFO, WARNING, ERROR"
             )
+        if self.log_format.lower() not in ("json", "text"):
+            problems.append(f"{PREFIX}LOG_FORMAT={self.log_format!r}: json or text")
+        problems.extend(self._protection_checks())
+        return problems
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """``cors_origins`` as a list (empty: same origin only)."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    def _protection_checks(self) -> list[str]:
+        problems = []
+        for origin in self.cors_origin_list:
+            parsed = urlparse(origin)
+            if origin != "*" and (
+                parsed.scheme not in ("http", "https")
+                or not parsed.netloc
+                or parsed.path
+                or parsed.query
+            ):
+                problems.append(
+                    f"{PREFIX}CORS_ORIGINS: {origin!r} is not an origin like "
+                    "https://dash.example (scheme, host and port, no path) or *"
+                )
+        exporter = self.otel_exporter.lower()
+        if exporter not in ("console", "otlp"):
+            problems.append(f"{PREFIX}OTEL_EXPORTER={self.otel_exporter!r}: console or otlp")
+        elif self.otel_enabled and exporter == "otlp":
+            from .otel import otlp_exporter_available
+
+            if not otlp_exporter_available():
+                problems.append(
+                    f"{PREFIX}OTEL_EXPORTER=otlp needs the opentelemetry-exporter-otlp package "
+                    "(not installed); install it or use console"
+                )
         return problems
 
     def _alert_checks(self) -> list[str]:

@@ -1,11 +1,21 @@
 """Prometheus metrics of the gateway, served at ``GET /metrics``.
 
-One registry per process; names follow Prometheus conventions.
+One registry per process; names follow Prometheus conventions. Labels stay
+bounded: operation names are limited to well-formed ones, the first
+:data:`MAX_OPERATION_NAMES` seen (later ones count as ``other``); job kinds,
+alert kinds and severities are closed sets.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -13,7 +23,8 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 GRAPHQL_REQUESTS = Counter(
     "salesflow_graphql_requests_total",
-    "GraphQL HTTP requests by outcome (ok, error, unauthenticated, rate_limited, cached).",
+    "GraphQL HTTP requests by outcome (ok, error, unauthenticated, rate_limited, cached, "
+    "too_large, timeout).",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -59,3 +70,99 @@ FORECAST_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
     registry=REGISTRY,
 )
+
+# ------------------------------------------------------------------ operations
+GRAPHQL_OPERATIONS = Counter(
+    "salesflow_graphql_operations_total",
+    "Authenticated GraphQL HTTP requests by operation name, type (query, mutation, "
+    "subscription, unknown) and outcome (as salesflow_graphql_requests_total).",
+    ["operation", "type", "outcome"],
+    registry=REGISTRY,
+)
+GRAPHQL_OPERATION_SECONDS = Histogram(
+    "salesflow_graphql_operation_seconds",
+    "Time to answer an authenticated GraphQL HTTP request, by operation name and type.",
+    ["operation", "type"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+
+#: Distinct operation names one process labels; later new names count as ``other``.
+MAX_OPERATION_NAMES = 200
+_OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+
+
+class OperationNames:
+    """Bounds the ``operation`` label: clients choose names, so they are not trusted to be few."""
+
+    def __init__(self, limit: int = MAX_OPERATION_NAMES) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def label(self, name: str | None, *, parsed: bool = True) -> str:
+        """``anonymous`` for an operation without a name, ``unknown`` when the request
+        never got as far as a parsed document, ``other`` past the limit."""
+        if not name:
+            return "anonymous" if parsed else "unknown"
+        if name in self._seen:
+            return name
+        if len(self._seen) >= self.limit or not _OPERATION_NAME.fullmatch(name):
+            return "other"
+        self._seen.add(name)
+        return name
+
+
+OPERATION_NAMES = OperationNames()
+
+# ------------------------------------------------------------------ WebSockets
+WS_CONNECTIONS = Gauge(
+    "salesflow_ws_connections",
+    "Authenticated WebSocket connections open on this process.",
+    registry=REGISTRY,
+)
+WS_REFUSED = Counter(
+    "salesflow_ws_refused_total",
+    "WebSocket connections or operations refused, by reason (too_many_connections, "
+    "rate_limited, message_too_large).",
+    ["reason"],
+    registry=REGISTRY,
+)
+
+# ------------------------------------------------------------------------ jobs
+JOB_QUEUE_DEPTH = Gauge(
+    "salesflow_job_queue_depth",
+    "Jobs not finished (arq: the queue's sorted set in Redis, read at scrape time, which holds "
+    "waiting, deferred and running jobs; embedded: jobs waiting for a slot or a retry). NaN "
+    "when it could not be read.",
+    registry=REGISTRY,
+)
+JOB_SECONDS = Histogram(
+    "salesflow_job_seconds",
+    "Time from a job's first start to its end, by kind (task) and outcome (completed, failed).",
+    ["kind", "outcome"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+    registry=REGISTRY,
+)
+
+# ---------------------------------------------------------------------- alerts
+ALERTS_RAISED = Counter(
+    "salesflow_alerts_raised_total",
+    "Alerts newly raised and published, by kind and severity.",
+    ["kind", "severity"],
+    registry=REGISTRY,
+)
+
+#: Longest a scrape waits for the job queue's depth.
+QUEUE_DEPTH_TIMEOUT_S = 1.0
+
+
+async def observe_job_queue(runner: Any) -> None:
+    """Read the job queue's depth into :data:`JOB_QUEUE_DEPTH` (called at scrape time)."""
+    depth = getattr(runner, "queue_depth", None)
+    if depth is None:
+        return
+    try:
+        JOB_QUEUE_DEPTH.set(await asyncio.wait_for(depth(), QUEUE_DEPTH_TIMEOUT_S))
+    except Exception as exc:
+        log.debug("job queue depth unavailable: %s", exc)
+        JOB_QUEUE_DEPTH.set(float("nan"))

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as redis
 import uvicorn
+from redis.exceptions import RedisError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def wait_until(
@@ -75,3 +83,99 @@ async def graphql(
 
 def error_codes(answer: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in answer.get("errors", [])]
+
+
+def log_tail(log: Path, size: int = 4000) -> str:
+    return log.read_text()[-size:] if log.exists() else "(no log)"
+
+
+@contextlib.contextmanager
+def worker_process(env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A ``salesflow-graphql worker`` subprocess; stopped with SIGTERM (unless killed before)."""
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "salesflow_graphql", "worker"],
+            cwd=ROOT,
+            env=dict(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+class RedisServer:
+    """A ``redis-server`` of a test's own, on a free port it keeps across restarts."""
+
+    def __init__(self, directory: Path, *, durable: bool) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.durable = durable
+        self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "redis.log"
+
+    async def start(self) -> None:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--dir", str(self.directory), "--loglevel", "warning"]
+        if self.durable:  # every write on disk before it is acknowledged
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        self._spawn(args)
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+
+        async def answers() -> bool:
+            assert self.process is not None and self.process.poll() is None, self.log.read_text()
+            try:
+                return bool(await client.ping())
+            except (RedisError, OSError):
+                return False
+
+        try:
+            await wait_until(answers, timeout=10, what="redis-server to answer")
+        finally:
+            await client.aclose()
+
+    def _spawn(self, args: list[str]) -> None:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no last save."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(5)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+
+@contextlib.asynccontextmanager
+async def gateway_on(settings: Any, standin: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A runtime started on ``settings`` and an in-process client of its app; closed after."""
+    from salesflow_graphql.app import create_app
+    from salesflow_graphql.runtime import Runtime
+
+    runtime = await Runtime.start(settings, standin=standin)
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
+    finally:
+        await runtime.close()

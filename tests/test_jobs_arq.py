@@ -8,15 +8,13 @@ Redis database (14, flushed here) and the same stand-in URL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import email
 import json
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import pytest
 import redis.asyncio as redis
 import websockets
 from aiosmtpd.controller import Controller
-from support import free_port, graphql, serving, wait_until
+from support import free_port, graphql, log_tail, serving, wait_until, worker_process
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
@@ -37,7 +35,6 @@ from salesflow_graphql.sor.standin import DemoShop, StandIn
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/14"
 SECRET = "arq-test-secret-that-is-at-least-32-bytes-long"
 JOB_TIMEOUT_S = 6
@@ -137,33 +134,6 @@ async def stack(
         await client.aclose()
 
 
-@contextlib.contextmanager
-def worker(stack: Stack, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A `salesflow-graphql worker` subprocess; stopped with SIGTERM (unless killed before)."""
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "salesflow_graphql", "worker"],
-            cwd=ROOT,
-            env=stack.worker_env(),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-
-
-def _tail(log: Path) -> str:
-    return log.read_text()[-3000:]
-
-
 async def _forget_workers(stack: Stack) -> None:
     """A killed worker leaves its health-check key behind; start from none."""
     await stack.redis.delete(QUEUE_NAME + ":health-check")
@@ -173,7 +143,7 @@ async def _worker_ready(stack: Stack, process: subprocess.Popen[bytes], log: Pat
     """arq writes its health-check key once it polls the queue."""
 
     async def ready() -> bool:
-        assert process.poll() is None, _tail(log)
+        assert process.poll() is None, log_tail(log)
         return bool(await stack.redis.exists(QUEUE_NAME + ":health-check"))
 
     await wait_until(ready, timeout=30, what="the worker to start")
@@ -229,12 +199,14 @@ async def test_a_worker_process_runs_a_report_end_to_end_through_the_api(stack: 
         await asyncio.wait_for(subscribed.wait(), 10)
         log = tmp_path / "worker.log"
         await _forget_workers(stack)
-        with worker(stack, log) as process:
+        with worker_process(stack.worker_env(), log) as process:
             await _worker_ready(stack, process, log)
             end = await asyncio.wait_for(follower, 30)
             statuses = [e["status"] for e in events]
             collapsed = [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s]
-            assert collapsed == ["QUEUED", "RUNNING", "COMPLETED"] and end == "complete", _tail(log)
+            assert collapsed == ["QUEUED", "RUNNING", "COMPLETED"] and end == "complete", log_tail(
+                log
+            )
             done = await _report(client, stack, job["id"])
             assert done["attempts"] == 1 and done["error"] is None
             download = await client.get(
@@ -264,7 +236,7 @@ async def test_a_worker_process_runs_a_report_end_to_end_through_the_api(stack: 
 
             await wait_until(finished, timeout=30, what="the retried job")
             again = await _report(client, stack, retried)
-            assert (again["status"], again["attempts"]) == ("COMPLETED", 2), _tail(log)
+            assert (again["status"], again["attempts"]) == ("COMPLETED", 2), log_tail(log)
         stack.standin.faults.reset()
 
 
@@ -273,7 +245,7 @@ async def test_a_job_whose_worker_is_killed_is_completed_by_another_worker(stack
     log = tmp_path / "workers.log"
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
         await _forget_workers(stack)
-        with worker(stack, log) as first:
+        with worker_process(stack.worker_env(), log) as first:
             await _worker_ready(stack, first, log)
             answer = await graphql(client, GENERATE, stack.token, {"input": {"kind": "SALES"}})
             job_id = answer["data"]["generateReport"]["id"]
@@ -289,7 +261,7 @@ async def test_a_job_whose_worker_is_killed_is_completed_by_another_worker(stack
             "status"
         ] == "RUNNING"  # nobody says otherwise
         await _forget_workers(stack)
-        with worker(stack, log) as second:
+        with worker_process(stack.worker_env(), log) as second:
             await _worker_ready(stack, second, log)
 
             async def completed() -> bool:
@@ -299,5 +271,5 @@ async def test_a_job_whose_worker_is_killed_is_completed_by_another_worker(stack
             # (job timeout + 2 s grace + 10 s after the first worker took it).
             await wait_until(completed, timeout=JOB_TIMEOUT_S + 45, what="the second worker")
             done = await _report(client, stack, job_id)
-            assert (done["status"], done["attempts"]) == ("COMPLETED", 2), _tail(log)
+            assert (done["status"], done["attempts"]) == ("COMPLETED", 2), log_tail(log)
             assert (await client.get(done["downloadUrl"])).status_code == 200

@@ -25,7 +25,7 @@ from prometheus_client import Counter, Histogram
 from ..bus import AlertBus, create_alert_bus
 from ..config import Settings
 from ..mail import Mailer
-from ..metrics import REGISTRY
+from ..metrics import ALERTS_RAISED, REGISTRY
 from ..sor.loaders import Loaders
 from .dedup import AlertLedger, Claim, create_alert_ledger
 from .detection import DetectionRules, detect_anomalies, history_days
@@ -141,9 +141,10 @@ class BusinessAlertService:
             alert = msgspec.structs.replace(found, detected_at=datetime.now(UTC))
             try:
                 raised.append(await self.bus.publish(alert))
-            except Exception:
+            except BaseException:  # cancelled too: a lost alert is worse than a repeated one
                 await self.ledger.release(alert)  # a later check raises it again
                 raise
+            ALERTS_RAISED.labels(alert.kind.value, alert.severity.value).inc()
         return detection.checked_series, len(detection.alerts), raised, suppressed
 
     async def recent_alerts(self, limit: int, min_severity: Severity) -> list[Alert]:

@@ -60,8 +60,15 @@ class DateRange:
         return isinstance(day, date) and self.start <= day <= self.end
 
 
-def validated_range(start: date, end: date, *, max_days: int = MAX_RANGE_DAYS) -> DateRange:
-    """Build a :class:`DateRange` from client input, or raise ``BAD_USER_INPUT``."""
+def validated_range(
+    start: date, end: date, *, max_days: int = MAX_RANGE_DAYS, comparisons: int = 1
+) -> DateRange:
+    """Build a :class:`DateRange` from client input, or raise ``BAD_USER_INPUT``.
+
+    ``comparisons`` ranges of the same length before it must fit in the calendar
+    too: its figures are compared with the previous range (reports also show that
+    range's figures, compared in turn with the one before).
+    """
     if end < start:
         raise BadUserInput(
             f"range end {end.isoformat()} is before its start {start.isoformat()}",
@@ -70,6 +77,13 @@ def validated_range(start: date, end: date, *, max_days: int = MAX_RANGE_DAYS) -
     span = (end - start).days + 1
     if span > max_days:
         raise BadUserInput(f"range covers {span} days; at most {max_days} allowed", field="range")
+    before = span * comparisons
+    if (start - date.min).days < before:
+        raise BadUserInput(
+            f"range start {start.isoformat()} is too early: the {before} days before it, "
+            f"which the figures are compared with, would begin before {date.min.isoformat()}",
+            field="range",
+        )
     return DateRange(start, end)
 
 

@@ -1,8 +1,11 @@
-"""Error codes on every error, and response-cache eligibility.
+"""Error codes on every error, response-cache eligibility, and what a request ran.
 
 Error coding hooks :meth:`strawberry.Schema.process_errors`, which Strawberry
 calls for queries, mutations and every subscription event alike, so one piece
-of code gives all of them their ``extensions.code``.
+of code gives all of them their ``extensions.code``. The codes, and the
+operation's name and type, are noted on the HTTP request's
+:class:`~salesflow_graphql.request_stats.RequestStats` for its access log line,
+its metrics, and the request timeout (which never stops a started mutation).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from ..errors import ErrorCode, GatewayError
+from ..request_stats import current_request
 from .limits import is_token_limit_error, mark_too_complex
 
 log = logging.getLogger("salesflow_graphql.errors")
@@ -28,8 +32,11 @@ class GatewaySchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         context = getattr(execution_context, "context", None)
         request_id = getattr(getattr(context, "state", None), "request_id", "-")
+        stats = current_request()
         for error in errors:
             apply_error_code(error, request_id)
+            if stats is not None and error.extensions:
+                stats.add_error_code(str(error.extensions.get("code")))
 
 
 def apply_error_code(error: GraphQLError, request_id: str) -> None:
@@ -73,3 +80,22 @@ class ResponseCacheEligibility(SchemaExtension):
             and not result.errors
             and state.shareable
         )
+
+
+class OperationObservation(SchemaExtension):
+    """Note the operation's name and type on the HTTP request's stats, once it is parsed.
+
+    Set when validation starts: from then on the request timeout knows whether
+    it may stop the request (a query) or must let it finish (a mutation).
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        stats = current_request()
+        if stats is not None:
+            execution = self.execution_context
+            stats.operation_name = execution.operation_name
+            try:
+                stats.operation_type = execution.operation_type.value
+            except Exception:  # no such operation in the document: validation says so
+                stats.operation_type = None
+        yield

@@ -14,12 +14,13 @@ from strawberry.tools import merge_types
 from ..config import Settings
 from .alerts import AlertMutation, AlertQuery, AlertSubscription
 from .analytics import AnalyticsQuery
-from .extensions import GatewaySchema, ResponseCacheEligibility
+from .extensions import GatewaySchema, OperationObservation, ResponseCacheEligibility
 from .forecast import ForecastQuery
 from .imports import ImportMutation
 from .limits import limit_extensions
 from .products import ProductQuery
 from .reports import ReportMutation, ReportQuery, ReportSubscription
+from .tracing import tracing_extensions
 
 QUERIES: tuple[type, ...] = (AnalyticsQuery, ForecastQuery, ProductQuery, ReportQuery, AlertQuery)
 MUTATIONS: tuple[type, ...] = (ImportMutation, ReportMutation, AlertMutation)
@@ -50,9 +51,11 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=_root("Subscription", SUBSCRIPTIONS, "Live alerts and job progress."),
         extensions=[
             ResponseCacheEligibility,
+            OperationObservation,
             lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),  # the LRU itself is shared
             lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
             *limit_extensions(settings),
+            *tracing_extensions(settings),
         ],
         config=StrawberryConfig(
             auto_camel_case=True, disable_field_suggestions=not settings.introspection

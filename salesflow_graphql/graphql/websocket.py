@@ -1,4 +1,4 @@
-"""The WebSocket side of ``/graphql``: server keepalive pings and text frames.
+"""The WebSocket side of ``/graphql``: keepalive pings, text frames, and limits.
 
 Strawberry's graphql-transport-ws handler answers a client's ``ping`` but never
 sends one, so a subscription that waits quietly for the next alert looks idle
@@ -10,6 +10,20 @@ requires (graphql-ws does on its own).
 Messages go out as text frames. The view encodes JSON with orjson (bytes),
 which Strawberry would send as binary frames; browsers hand those to
 graphql-ws as a ``Blob`` it cannot parse.
+
+Limits, so one user or one client cannot take the process over:
+
+- ``SALESFLOW_WS_MAX_CONNECTIONS_PER_USER`` authenticated connections per user
+  (JWT subject) on this process; the next one is closed with 4429 instead of
+  acknowledged (:class:`UserConnections`);
+- ``connection_init`` must arrive within ``SALESFLOW_WS_INIT_TIMEOUT_S`` (else
+  4408, Strawberry's own check);
+- each ``subscribe`` takes a token from the user's rate-limit bucket, shared
+  with HTTP; without one the operation gets an ``error`` message with code
+  ``RATE_LIMITED`` and ``retryAfter`` (the connection stays open);
+- ``SALESFLOW_WS_MAX_SUBSCRIPTIONS`` operations at once per connection;
+- a message over ``SALESFLOW_WS_MAX_MESSAGE_BYTES`` closes the connection with
+  1009 (``serve`` also sets uvicorn's frame limit, which refuses it unread).
 """
 
 from __future__ import annotations
@@ -17,21 +31,97 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 
+from ..errors import ErrorCode
+from ..metrics import WS_CONNECTIONS, WS_REFUSED
+from ..ratelimit import retry_after_seconds
+
 log = logging.getLogger(__name__)
+
+#: Close codes (graphql-transport-ws uses 4400-4499 for its own refusals).
+CLOSE_TOO_MANY_CONNECTIONS = 4429
+CLOSE_MESSAGE_TOO_BIG = 1009
+#: ``context.extras`` key: the subject whose connection slot this connection holds.
+CONNECTION_SLOT = "ws_connection_slot"
+
+
+class WebSocketRefused(Exception):
+    """Raised by ``on_ws_connect``: close with ``code`` instead of acknowledging."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class UserConnections:
+    """Authenticated WebSocket connections per user on this process, at most ``cap`` each
+    (0: no cap)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._open: dict[str, int] = {}
+
+    def acquire(self, subject: str) -> bool:
+        """Take a slot for ``subject``; False when they already hold ``cap``."""
+        held = self._open.get(subject, 0)
+        if self.cap and held >= self.cap:
+            return False
+        self._open[subject] = held + 1
+        WS_CONNECTIONS.inc()
+        return True
+
+    def release(self, subject: str) -> None:
+        held = self._open.get(subject, 0)
+        if held <= 0:
+            return
+        if held == 1:
+            del self._open[subject]
+        else:
+            self._open[subject] = held - 1
+        WS_CONNECTIONS.dec()
+
+    def held(self, subject: str) -> int:
+        return self._open.get(subject, 0)
 
 
 class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
-    """Sends each JSON message as a text frame."""
+    """Sends each JSON message as a text frame; refuses messages over the size limit."""
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        limit = int(getattr(self.view, "ws_max_message_bytes", 0) or 0)
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                # A character is at most 4 bytes: encode only when it may be over.
+                if limit and len(text) * 4 > limit and len(text.encode()) > limit:
+                    WS_REFUSED.labels("message_too_large").inc()
+                    await self.ws.close(code=CLOSE_MESSAGE_TOO_BIG, reason="Message too big")
+                    return
+                try:
+                    yield self.view.decode_json(text)
+                except ValueError as exc:  # JSONDecodeError, or orjson's
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from exc
+        except KeyError as exc:  # a binary frame
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         encoded = self.view.encode_json(message)
@@ -42,13 +132,17 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
-class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
-    """graphql-transport-ws with server pings every ``view.keep_alive_interval`` seconds."""
+class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws with server pings, per-user connection slots and rate limits."""
 
     _pinger: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except WebSocketRefused as refused:
+            await self.websocket.close(code=refused.code, reason=refused.reason)
+            return
         interval = getattr(self.view, "keep_alive_interval", None)
         if (
             self.connection_acknowledged
@@ -57,6 +151,23 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             and self._pinger is None
         ):
             self._pinger = asyncio.create_task(self._ping(float(interval)), name="ws-keepalive")
+
+    async def handle_subscribe(self, message: Any) -> None:
+        # Unacknowledged connections and duplicate ids are the protocol's to refuse (4401, 4409).
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            wait = await self._rate_limit_wait()
+            if wait > 0:
+                WS_REFUSED.labels("rate_limited").inc()
+                await self.send_message(_rate_limited(message["id"], wait))
+                return
+        await super().handle_subscribe(message)
+
+    async def _rate_limit_wait(self) -> float:
+        limiter = getattr(self.view, "rate_limiter", None)
+        principal = getattr(getattr(self.context, "state", None), "principal", None)
+        if limiter is None or principal is None:
+            return 0.0
+        return float(await limiter.check(principal.subject))
 
     async def _ping(self, interval: float) -> None:
         while True:
@@ -72,4 +183,28 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             self._pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._pinger
-        await super().shutdown()
+        try:
+            await super().shutdown()
+        finally:
+            extras = getattr(self.context, "extras", None)
+            subject = extras.pop(CONNECTION_SLOT, None) if isinstance(extras, dict) else None
+            connections = getattr(self.view, "ws_connections", None)
+            if subject is not None and connections is not None:
+                connections.release(subject)
+
+
+def _rate_limited(operation_id: str, wait: float) -> Any:
+    retry_after = retry_after_seconds(wait)
+    return {
+        "id": operation_id,
+        "type": "error",
+        "payload": [
+            {
+                "message": (
+                    f"Too many requests; try again in {retry_after} s. Each user may make a "
+                    "limited number of requests a second, subscriptions included."
+                ),
+                "extensions": {"code": str(ErrorCode.RATE_LIMITED), "retryAfter": retry_after},
+            }
+        ],
+    }

@@ -109,6 +109,10 @@ def _separators(text: str) -> str:
     return text
 
 
+#: Digits of the largest whole number read (any count or id fits well within it).
+WHOLE_NUMBER_MAX_DIGITS = 30
+
+
 def whole_number_of(value: Any) -> int:
     """A whole number: 7, 7.0, “ 7 ”, “1,000”; 7.5 is refused, not rounded."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -116,6 +120,9 @@ def whole_number_of(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     number = number_of(value)
+    if number.adjusted() >= WHOLE_NUMBER_MAX_DIGITS:
+        # int() of a number written as "1e2000000" would take minutes: refused before it.
+        raise CellProblem(ErrorCode.TOO_LARGE, "is too large")
     if number != number.to_integral_value():
         raise CellProblem(ErrorCode.NOT_A_WHOLE_NUMBER, "is not a whole number")
     return int(number)

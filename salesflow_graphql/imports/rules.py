@@ -245,11 +245,11 @@ def _money(row: _Row, column: Column | None, *, required: bool) -> Decimal | Non
     if amount < 0:
         row.fail(column, value, ErrorCode.TOO_SMALL, f"{_label(column)} must be 0 or more.")
         return None
-    amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
-    if amount > PRICE_MAX:
+    # Checked before rounding to cents: quantize() cannot round a number as large as 1e308.
+    if amount >= PRICE_MAX + CENT / 2:
         row.fail(column, value, ErrorCode.TOO_LARGE, f"{_label(column)} is above {PRICE_MAX:,}.")
         return None
-    return amount
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 # ------------------------------------------------------------------- products

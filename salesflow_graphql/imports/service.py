@@ -36,7 +36,7 @@ from .archive import ArchiveLimits
 from .commit import BulkProducts, CommitReport, write_products, write_sales
 from .gcpause import without_collector
 from .headers import HeaderRow, looks_like, missing_column_message
-from .idempotency import IdempotencyStore, check_key
+from .idempotency import Claim, IdempotencyStore, check_key
 from .model import (
     CellError,
     ErrorCode,
@@ -68,6 +68,7 @@ class _Progress:
 
     import_id: str
     writing: bool = False
+    claim: Claim | None = None  # the idempotency key's, if the import has one
 
 
 def _interrupted(progress: _Progress, kind: ImportKind) -> ImportOutcome:
@@ -141,18 +142,23 @@ class ExcelImportService:
             return await self._import(upload, kind, principal, dry_run, progress)
         key = self.idempotency.key(kind, check_key(idempotency_key), principal.subject)
         digest = hashlib.sha256(upload.content).hexdigest()
-        first = await self.idempotency.claim(key, digest)
-        if first is not None:
-            log.info("import %s replayed for idempotency key", first.import_id)
-            return first
+        claim = await self.idempotency.claim(key, digest)
+        if isinstance(claim, ImportOutcome):
+            log.info("import %s replayed for idempotency key", claim.import_id)
+            return claim
+        progress.claim = claim
         try:
             outcome = await self._import(upload, kind, principal, dry_run, progress)
         except BaseException:
+            await claim.end()
+            if claim.lost:  # another request owns the key now: leave its record alone
+                raise
             if not progress.writing:
                 await self.idempotency.release(key)  # nothing sent: a retry may run
             else:  # some rows may be in Java: a retry with this key must not send them again
                 await self.idempotency.remember(key, digest, _interrupted(progress, kind))
             raise
+        await claim.end()
         if outcome.status in (ImportStatus.REJECTED, ImportStatus.INVALID):
             await self.idempotency.release(key)  # nothing was written: the key may be reused
         else:
@@ -243,6 +249,8 @@ class ExcelImportService:
         if dry_run:
             self._plan(outcome, validation)
         elif validation.valid_rows:
+            if progress.claim is not None:  # first: what the key answers if this process dies
+                await progress.claim.writing(_interrupted(progress, kind))
             progress.writing = True
             report = await self._write(validation, token)
             await self._forget_catalogue()  # analytics must see what was just written

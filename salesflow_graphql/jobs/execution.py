@@ -26,6 +26,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import GatewayError, UpstreamUnavailable
+from ..metrics import JOB_SECONDS
 from .model import JobRecord, JobStatus, utc_now
 from .registry import JobRegistry, TaskContext
 from .store import JobStore
@@ -135,6 +136,7 @@ async def run_attempt(
             status=JobStatus.COMPLETED, progress=1.0, finished_at=utc_now(), result=result
         )
     )
+    _observe_duration(completed)
     await _follow_up(task.follow_up, _context(services, store, completed, attempt))
     return None
 
@@ -154,4 +156,14 @@ async def _follow_up(follow_up: Any, context: TaskContext) -> None:
 
 async def _fail(store: JobStore, record: JobRecord, message: str) -> None:
     log.info("job %s failed: %s", record.id, message)
-    await store.save(record.changed(status=JobStatus.FAILED, error=message, finished_at=utc_now()))
+    failed = await store.save(
+        record.changed(status=JobStatus.FAILED, error=message, finished_at=utc_now())
+    )
+    _observe_duration(failed)
+
+
+def _observe_duration(record: JobRecord) -> None:
+    """A finished job's time from its first start, by kind and outcome (never-started: none)."""
+    if record.started_at is not None and record.finished_at is not None:
+        seconds = (record.finished_at - record.started_at).total_seconds()
+        JOB_SECONDS.labels(record.task, record.status.value.lower()).observe(max(0.0, seconds))

@@ -59,6 +59,10 @@ class JobRunner(ABC):
     def watch(self, job_id: str) -> AsyncIterator[JobRecord]:
         return self.store.watch(job_id)
 
+    @abstractmethod
+    async def queue_depth(self) -> int:
+        """Jobs waiting to run (for the ``salesflow_job_queue_depth`` gauge)."""
+
     async def close(self) -> None:
         await self.store.close()
 
@@ -72,6 +76,7 @@ class InProcessRunner(JobRunner):
         super().__init__(settings, registry, MemoryJobStore())
         self._slots = asyncio.Semaphore(settings.job_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running = 0
         self._scheduler: PeriodicScheduler | None = None
 
     async def start(self, services: Any) -> None:
@@ -90,17 +95,25 @@ class InProcessRunner(JobRunner):
         while True:
             attempt += 1
             async with self._slots:
-                outcome = await run_attempt(
-                    job_id=job_id,
-                    attempt=attempt,
-                    store=self.store,
-                    registry=self.registry,
-                    services=self.services,
-                    settings=self.settings,
-                )
+                self._running += 1
+                try:
+                    outcome = await run_attempt(
+                        job_id=job_id,
+                        attempt=attempt,
+                        store=self.store,
+                        registry=self.registry,
+                        services=self.services,
+                        settings=self.settings,
+                    )
+                finally:
+                    self._running -= 1
             if not isinstance(outcome, Retry):
                 return
             await asyncio.sleep(outcome.delay_s)  # the slot is free while we wait
+
+    async def queue_depth(self) -> int:
+        """Job tasks not running an attempt: waiting for a slot or for a retry."""
+        return len(self._tasks) - self._running
 
     def _spawn(self, coroutine: Any, name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)
@@ -154,6 +167,11 @@ class ArqRunner(JobRunner):
                     "The job queue (Redis) is not answering; try again."
                 ) from exc
         return stored
+
+    async def queue_depth(self) -> int:
+        """Jobs in arq's queue, a sorted set: waiting, deferred for a retry, or being run
+        (arq removes a job when it finishes)."""
+        return int(await self.redis.zcard(QUEUE_NAME))
 
     async def close(self) -> None:
         await super().close()

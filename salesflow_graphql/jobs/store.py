@@ -6,9 +6,11 @@
   for the retention period), and every save is also PUBLISHed on one channel.
   Each gateway process holds ONE pub/sub connection for all its watchers and
   fans messages out in memory, so a thousand open subscriptions cost one Redis
-  connection, and nobody polls Redis in a loop. A watcher re-reads its record
-  only as a safety net, every :data:`RECHECK_S` seconds, in case a message was
-  lost while the pub/sub connection was being re-established.
+  connection, and nobody polls Redis in a loop. Watchers re-read their records
+  when that connection is re-established (messages may have been lost while it
+  was down) and, as a safety net, every :data:`RECHECK_S` seconds. A record
+  that vanished while watched (Redis restarted without persistence) ends the
+  watch with :class:`NotFound`, never with silence.
 
 Only one runner writes a job at a time (arq's in-progress key guarantees that
 in Redis mode), so a save is a plain SET; ``seq`` orders the events.
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from redis.exceptions import RedisError
 
-from ..errors import UpstreamUnavailable
+from ..errors import NotFound, UpstreamUnavailable
 from .model import JobRecord
 
 if TYPE_CHECKING:
@@ -48,19 +50,25 @@ class _Watchers:
     """In-process fan-out of job records to the watchers of each job id."""
 
     def __init__(self) -> None:
-        self._queues: dict[str, set[asyncio.Queue[JobRecord]]] = {}
+        self._queues: dict[str, set[asyncio.Queue[JobRecord | None]]] = {}
 
     def deliver(self, record: JobRecord) -> None:
         for queue in self._queues.get(record.id, ()):
             queue.put_nowait(record)
+
+    def recheck(self) -> None:
+        """Have every watcher re-read its record (events may have been missed)."""
+        for queues in self._queues.values():
+            for queue in queues:
+                queue.put_nowait(None)
 
     @property
     def count(self) -> int:
         return sum(len(queues) for queues in self._queues.values())
 
     @contextlib.contextmanager
-    def listening(self, job_id: str) -> Iterator[asyncio.Queue[JobRecord]]:
-        queue: asyncio.Queue[JobRecord] = asyncio.Queue()
+    def listening(self, job_id: str) -> Iterator[asyncio.Queue[JobRecord | None]]:
+        queue: asyncio.Queue[JobRecord | None] = asyncio.Queue()
         self._queues.setdefault(job_id, set()).add(queue)
         try:
             yield queue
@@ -100,7 +108,11 @@ class JobStore(ABC):
         return None
 
     async def watch(self, job_id: str) -> AsyncIterator[JobRecord]:
-        """The current record, then each newer one, until the job finishes or disappears."""
+        """The current record, then each newer one, until the job finishes.
+
+        Nothing when there is no such job; :class:`NotFound` when its record
+        disappears while watched (its store lost it), so a watcher never waits forever.
+        """
         with self.watchers.listening(job_id) as queue:
             await self._listen()  # listen first, then read: no change falls in between
             record = await self.get(job_id)
@@ -110,12 +122,18 @@ class JobStore(ABC):
             last = record.seq
             while not record.status.finished:
                 try:
-                    record = await asyncio.wait_for(queue.get(), timeout=RECHECK_S)
+                    event = await asyncio.wait_for(queue.get(), timeout=RECHECK_S)
                 except TimeoutError:
+                    event = None
+                if event is None:  # re-read: the safety net, or events may have been lost
                     fresh = await self.get(job_id)
                     if fresh is None:
-                        return
-                    record = fresh
+                        raise NotFound(
+                            "This job no longer exists: the job store lost its record "
+                            "(e.g. Redis restarted without persistence). Start it again."
+                        )
+                    event = fresh
+                record = event
                 if record.seq > last:
                     last = record.seq
                     yield record
@@ -209,6 +227,7 @@ class RedisJobStore(JobStore):
     async def _read_events(self) -> None:
         """The process's one subscription, kept for its lifetime; reconnects with backoff."""
         backoff = 0.2
+        lost = False
         while True:
             pubsub = self.redis.pubsub()
             try:
@@ -220,11 +239,15 @@ class RedisJobStore(JobStore):
                     if message["type"] == "subscribe":  # Redis confirmed: events flow from now on
                         self._subscribed.set()
                         backoff = 0.2
+                        if lost:  # what changed while we were away was not heard: re-read
+                            lost = False
+                            self.watchers.recheck()
                     elif message["type"] == "message":
                         self.watchers.deliver(JobRecord.from_json(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a dropped connection: say so, then resubscribe
+                lost = True
                 log.warning("job events subscription lost (%s); resubscribing", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -13,21 +13,28 @@ record FAILED ("gave up") instead of arq dropping the job silently.
 
 Periodic jobs become ``arq.cron`` jobs with ``unique=True``: with many workers,
 each tick still runs once.
+
+A Redis outage does not end the worker: it polls again once Redis answers, and
+a job that could not record its status waits for Redis (within its timeout) so
+that arq can record the retry. With a durable Redis (AOF), what was queued
+before a restart runs after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
 import arq
 from arq.connections import RedisSettings
+from redis.exceptions import RedisError
 
 from ..config import Settings
 from ..errors import UpstreamUnavailable
-from .execution import Retry, max_attempts, run_attempt
+from .execution import Retry, max_attempts, retry_delay, run_attempt
 from .registry import PeriodicJob
 from .runner import QUEUE_NAME, RUN_JOB, JobRunner, run_periodic
 
@@ -37,8 +44,12 @@ log = logging.getLogger(__name__)
 GRACE_S = 2.0
 #: How often a worker refreshes arq's health-check key (``worker --check`` reads it).
 HEALTH_CHECK_S = 30
-#: Delay before arq runs a job again whose status could not be recorded (Redis hiccup).
+#: Delay before arq runs a job again whose status could not be recorded (Redis still down).
 STORE_RETRY_S = 5.0
+#: How often a job that could not record its status asks whether Redis answers again.
+STORE_POLL_S = 0.5
+#: Pause before a worker that lost Redis polls again: first, and longest (doubling in between).
+RECONNECT_S = (0.5, 5.0)
 
 
 def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> arq.Worker:
@@ -47,6 +58,7 @@ def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> ar
     assert settings.redis_url is not None
 
     async def run_job(ctx: dict[str, Any], job_id: str) -> None:
+        started = time.monotonic()
         try:
             outcome = await run_attempt(
                 job_id=job_id,
@@ -58,9 +70,14 @@ def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> ar
             )
         except UpstreamUnavailable:
             # The attempt handles Java's outages itself; this is Redis failing while the
-            # status was being recorded. Run again later rather than drop the job.
+            # status was being recorded. Run again later rather than drop the job. arq
+            # records that retry in Redis too, so first wait (within the attempt's time)
+            # for Redis to answer: a retry arq cannot record leaves the job to the slow
+            # path, the expiry of its in-progress key (job timeout + 12 s).
             log.warning("job %s: job store unavailable; arq runs it again", job_id)
-            raise arq.Retry(defer=STORE_RETRY_S) from None
+            back = await _redis_answers(ctx["redis"], until=started + settings.job_timeout_s)
+            delay = retry_delay(settings, int(ctx["job_try"])) if back else STORE_RETRY_S
+            raise arq.Retry(defer=delay) from None
         if isinstance(outcome, Retry):
             raise arq.Retry(defer=outcome.delay_s)
 
@@ -125,13 +142,51 @@ async def serve(settings: Settings) -> None:
         settings.job_timeout_s,
         settings.job_concurrency,
     )
+    # arq's signal handler cancels ``main_task``: here, the loop that outlives Redis outages.
+    worker.main_task = asyncio.create_task(_poll_through_outages(worker))
     try:
-        await worker.async_run()
+        await worker.main_task
     except asyncio.CancelledError:
         log.info("worker stopping")
     finally:
-        await worker.close()
+        try:
+            await worker.close()
+        except (RedisError, OSError) as exc:  # Redis down at shutdown: nothing more to tidy
+            log.warning("worker: closing the queue connection failed: %s", exc)
         await runtime.close()
+
+
+async def _redis_answers(redis: Any, *, until: float) -> bool:
+    """Wait until Redis answers a PING, but not past ``until`` (``time.monotonic``)."""
+    while True:
+        try:
+            return bool(await asyncio.wait_for(redis.ping(), timeout=1.0))
+        except (RedisError, OSError):
+            if time.monotonic() + STORE_POLL_S >= until:
+                return False
+        await asyncio.sleep(STORE_POLL_S)
+
+
+async def _poll_through_outages(worker: arq.Worker) -> None:
+    """arq's poll loop, started again after a Redis error instead of ending the process.
+
+    arq lets any failed Redis call end its loop (and with it the worker). Jobs already
+    running are tasks of their own and go on; the queue, the in-progress keys and the
+    retry counts live in Redis, so polling again once Redis answers resumes where it
+    stopped (a job whose outcome could not be recorded runs again, see :mod:`.execution`).
+    """
+    delay = RECONNECT_S[0]
+    while True:
+        started = time.monotonic()
+        try:
+            await worker.main()
+            return  # burst mode: the queue is empty
+        except (RedisError, OSError) as exc:
+            if time.monotonic() - started > 2 * RECONNECT_S[1]:
+                delay = RECONNECT_S[0]  # it had been working: a new outage
+            log.warning("worker: redis unavailable (%s); polling again in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_S[1])
 
 
 async def healthy(settings: Settings) -> bool:

@@ -83,7 +83,8 @@ def report_request(
     period: DateRange = (
         window_ending(today, DEFAULT_RANGE_DAYS)
         if start is None
-        else validated_range(start, end, max_days=settings.max_range_days)
+        # Two: the report shows the previous range's KPIs, computed against the one before.
+        else validated_range(start, end, max_days=settings.max_range_days, comparisons=2)
     )
     addresses = recipients(email_to or [])
     bad = [a for a in addresses if not valid_address(a)]

@@ -29,6 +29,7 @@ import msgspec
 from ..config import Settings
 from ..errors import Forbidden, NotFound, Unauthenticated, UpstreamError, UpstreamUnavailable
 from ..metrics import BREAKER_OPEN, UPSTREAM_CALLS, UPSTREAM_LATENCY
+from ..request_stats import count_upstream_call
 from .breaker import BreakerState, CircuitBreaker
 from .records import JavaErrorBody
 
@@ -265,6 +266,7 @@ class JavaClient:
             return response
         finally:
             UPSTREAM_CALLS.labels(resource, outcome).inc()
+            count_upstream_call()
             UPSTREAM_LATENCY.labels(resource).observe(time.perf_counter() - started)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
