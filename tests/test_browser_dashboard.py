@@ -93,6 +93,13 @@ def _data(answer: dict[str, Any]) -> dict[str, Any]:
 async def test_the_dashboard_shows_the_figures_of_the_api(
     live_gateway: LiveGateway, browser_page: GuardedPage
 ) -> None:
+    forecasts_asked: list[str] = []
+    browser_page.page.on(
+        "request",
+        lambda request: (
+            "query Forecast" in (request.post_data or "") and forecasts_asked.append(request.url)
+        ),
+    )
     page = await _open(browser_page, live_gateway, live_gateway.user_token)
     sales = _data(await live_gateway.graphql(SALES_KPIS))["salesAnalytics"]
     kpis = sales["kpis"]
@@ -140,10 +147,12 @@ async def test_the_dashboard_shows_the_figures_of_the_api(
 
     # The forecast trains a model in a worker process, so the page asks for it only once its
     # card is on screen; then its chart (history, forecast and interval band) follows.
-    await page.wait_for_timeout(500)
+    # Every other card has loaded (twice) by now, and none of that asked for a forecast.
+    assert forecasts_asked == []
     assert await page.locator("[data-testid=forecast-chart] canvas").count() == 0
     await page.get_by_test_id("forecast-card").scroll_into_view_if_needed()
     await page.locator("[data-testid=forecast-chart] canvas").wait_for(timeout=90_000)
+    assert forecasts_asked, "the forecast was asked for once its card was on screen"
     assert await page.locator("[data-testid=forecast-summary] [data-key=model]").count() == 1
     await _settle(page)
     browser_page.assert_clean()

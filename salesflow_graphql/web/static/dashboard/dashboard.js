@@ -115,16 +115,16 @@ async function cached(key, run) {
   }
 }
 
-function markStale(card, staleAt) {
+/**
+ * A card's outcome: fresh figures, cached ones (staleAt) or none (failed). Cards with
+ * cached figures or none reload once Java answers again; the banner names the oldest cache.
+ */
+function markCard(card, { staleAt = null, failed = false } = {}) {
+  if (failed || staleAt) state.failed.add(card);
+  else state.failed.delete(card);
   if (staleAt) state.stale.set(card, staleAt);
   else state.stale.delete(card);
   renderBanner();
-}
-
-/** A card's outcome: failed (error or cached figures) cards reload once Java answers again. */
-function markOutcome(card, ok) {
-  if (ok) state.failed.delete(card);
-  else state.failed.add(card);
 }
 
 // --- sign-in ---
@@ -351,17 +351,15 @@ async function loadSales() {
     );
   } catch (error) {
     if (id !== seq.sales) return;
-    markOutcome("sales", false);
-    markStale("sales", null);
+    markCard("sales", { failed: true });
     salesFailed(error);
     return;
   }
   if (id !== seq.sales) return;
-  markOutcome("sales", !answer.staleAt);
   const sales = answer.data.salesAnalytics;
   if (!range) state.serverToday = state.serverToday || sales.range.end;
   state.shownRange = sales.range;
-  markStale("sales", answer.staleAt);
+  markCard("sales", { staleAt: answer.staleAt });
   renderRangeLabel(sales.range);
   renderKpis(sales, answer.staleAt);
   renderTrend(sales, granularity, answer.staleAt);
@@ -426,15 +424,13 @@ async function loadStock() {
     answer = await cached(`stock:${state.leadTime}`, () => gql(STOCK, { lead: state.leadTime }, { java: true }));
   } catch (error) {
     if (id !== seq.stock) return;
-    markOutcome("stock", false);
-    markStale("stock", null);
+    markCard("stock", { failed: true });
     const { title, detail } = describeError(error);
     mount(el, errorState({ title, detail, testid: "stock-error", onRetry: () => loadStock() }));
     return;
   }
   if (id !== seq.stock) return;
-  markOutcome("stock", !answer.staleAt);
-  markStale("stock", answer.staleAt);
+  markCard("stock", { staleAt: answer.staleAt });
   renderStock(answer.data.stockAnalytics, answer.staleAt);
 }
 
@@ -539,8 +535,7 @@ async function loadForecast() {
     answer = await cached(`forecast:${JSON.stringify(input)}`, () => gql(FORECAST, { input }, { java: true }));
   } catch (error) {
     if (id !== seq.forecast) return;
-    markOutcome("forecast", false);
-    markStale("forecast", null);
+    markCard("forecast", { failed: true });
     card.dataset.state = "error";
     const { title, detail } = describeError(error);
     mount(summary);
@@ -548,8 +543,7 @@ async function loadForecast() {
     return;
   }
   if (id !== seq.forecast) return;
-  markOutcome("forecast", !answer.staleAt);
-  markStale("forecast", answer.staleAt);
+  markCard("forecast", { staleAt: answer.staleAt });
   card.dataset.state = "ready";
   const forecast = answer.data.forecast;
   renderForecastSummary(forecast, answer.staleAt);
