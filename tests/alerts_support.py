@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import websockets
+from support import shared_redis_url
 
 from salesflow_graphql.alerts.model import Alert, AlertKind, Severity, SubjectLevel
 from salesflow_graphql.analytics.frames import catalogue_frame, inventory_frame
@@ -164,7 +165,7 @@ def demo_frames(shop: DemoShop) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
 
 
 #: The Redis database of the alert tests (flushed by them, and only this one).
-ALERTS_REDIS_URL = "redis://127.0.0.1:6379/13"
+ALERTS_REDIS_URL = shared_redis_url(13)
 
 
 async def flush_alerts_db() -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from support import shared_redis_url
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
@@ -17,7 +18,7 @@ from salesflow_graphql.runtime import Runtime
 if TYPE_CHECKING:
     from salesflow_graphql.sor.standin import DemoShop, StandIn
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = shared_redis_url(15)
 
 
 @pytest.fixture(scope="session")

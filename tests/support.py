@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -19,6 +20,14 @@ import uvicorn
 from redis.exceptions import RedisError
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The shared Redis the tests use, one database per concern. ``SALESFLOW_TEST_REDIS``
+#: (host:port) points a run at another server, so that two runs never share one.
+TEST_REDIS = os.environ.get("SALESFLOW_TEST_REDIS", "127.0.0.1:6379")
+
+
+def shared_redis_url(db: int) -> str:
+    """A database of the shared test Redis."""
+    return f"redis://{TEST_REDIS}/{db}"
 
 
 async def wait_until(

@@ -11,7 +11,7 @@ import httpx
 import pandas as pd
 import pytest
 import redis.asyncio as redis
-from support import free_port, graphql
+from support import free_port, graphql, shared_redis_url
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.cache import MISS, Cache
@@ -20,7 +20,7 @@ from salesflow_graphql.metrics import CACHE_FALLBACKS
 from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.sor.standin import StandIn
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = shared_redis_url(15)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 import redis.asyncio as redis
 import spreadsheets as files
 from starlette.types import Receive, Scope, Send
-from support import error_codes, graphql, serving
+from support import error_codes, graphql, serving, shared_redis_url
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
@@ -28,7 +28,7 @@ from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.sor.standin import StandIn
 from salesflow_graphql.sor.standin.app import RequestRecord
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = shared_redis_url(15)
 MUTATION = """
 mutation Import($file: Upload!, $kind: ImportKind!, $dryRun: Boolean!, $key: String) {
   importExcel(file: $file, kind: $kind, dryRun: $dryRun, idempotencyKey: $key) {

@@ -24,7 +24,15 @@ import pytest
 import redis.asyncio as redis
 import websockets
 from aiosmtpd.controller import Controller
-from support import free_port, graphql, log_tail, serving, wait_until, worker_process
+from support import (
+    free_port,
+    graphql,
+    log_tail,
+    serving,
+    shared_redis_url,
+    wait_until,
+    worker_process,
+)
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
@@ -35,7 +43,7 @@ from salesflow_graphql.sor.standin import DemoShop, StandIn
 
 pytestmark = pytest.mark.slow
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = shared_redis_url(14)
 SECRET = "arq-test-secret-that-is-at-least-32-bytes-long"
 JOB_TIMEOUT_S = 6
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from support import shared_redis_url
 
 from salesflow_graphql.config import Settings, SettingsError
 from salesflow_graphql.jobs import InProcessRunner, JobRegistry, PeriodicJob, Schedule
@@ -103,7 +104,7 @@ def test_the_registry_becomes_arq_cron_jobs_and_embedded_tasks(settings: Setting
     registry = JobRegistry()
     registry.add_periodic(PeriodicJob("alerts.anomalies", Schedule.every(minutes=10), run=nothing))
     registry.add_periodic(PeriodicJob("reports.weekly", Schedule.cron("0 7 * * 1"), run=nothing))
-    redis_mode = Settings.from_env({"SALESFLOW_REDIS_URL": "redis://127.0.0.1:6379/14"})
+    redis_mode = Settings.from_env({"SALESFLOW_REDIS_URL": shared_redis_url(14)})
     runner = InProcessRunner(redis_mode, registry)  # any runner: the worker reads its registry
     worker = build_worker(runner, SimpleNamespace(settings=redis_mode))
     crons = {c.name: c for c in worker.cron_jobs}
@@ -122,5 +123,5 @@ def test_the_worker_command_needs_redis_and_checks_worker_health(monkeypatch, ca
     assert main(["worker"]) == 2
     assert "SALESFLOW_REDIS_URL" in capsys.readouterr().err
     # No worker has ever run against database 13: the health check says so.
-    monkeypatch.setenv("SALESFLOW_REDIS_URL", "redis://127.0.0.1:6379/13")
+    monkeypatch.setenv("SALESFLOW_REDIS_URL", shared_redis_url(13))
     assert main(["worker", "--check"]) == 1

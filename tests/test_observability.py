@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as redis
-from support import error_codes, free_port, gateway_on, graphql, wait_until
+from support import error_codes, free_port, gateway_on, graphql, shared_redis_url, wait_until
 
 from salesflow_graphql.auth import Role, verify_access_token
 from salesflow_graphql.config import Settings, SettingsError
@@ -50,7 +50,7 @@ from salesflow_graphql.request_stats import RequestStats, current_request, track
 from salesflow_graphql.sor.standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = shared_redis_url(15)
 DASHBOARD = "query Dashboard { salesAnalytics { kpis { revenue orders } } }"
 
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import redis.asyncio as redis
-from support import error_codes, graphql
+from support import error_codes, graphql, shared_redis_url
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
@@ -19,7 +19,7 @@ from salesflow_graphql.config import Settings
 from salesflow_graphql.ratelimit import MemoryTokenBuckets, RateLimiter, retry_after_seconds
 from salesflow_graphql.runtime import Runtime
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = shared_redis_url(15)
 QUERY = "{ salesAnalytics { kpis { revenue } } }"
 
 
