@@ -65,6 +65,13 @@ def test_reports_benchmark_prints_its_tables() -> None:
     assert "in a worker thread (the gateway)" in out and "on the event loop (contrast)" in out
 
 
+def test_java_faults_benchmark_prints_the_share_of_cold_queries_answered() -> None:
+    out = _quick("java_faults.py")
+    assert "## Cold dashboard queries with 30% of Java's answers 500 (goal >= 19 of 20)" in out
+    (total,) = [row for row in out.splitlines() if row.startswith("| all")]
+    assert "/60 (" in total and "met for" in total
+
+
 def test_alerts_benchmark_prints_its_tables_and_meets_the_hard_goals() -> None:
     out = _quick("alerts.py")
     for title in (

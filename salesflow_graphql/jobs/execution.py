@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
 from ..errors import GatewayError, UpstreamUnavailable
 from ..metrics import JOB_SECONDS
+from ..retry import RetryPolicy
 from .model import JobRecord, JobStatus, utc_now
 from .registry import JobRegistry, TaskContext
 from .store import JobStore
@@ -41,13 +41,18 @@ class Retry:
     delay_s: float
 
 
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """Attempts at a job, and the wait before each retry (arq or the in-process runner waits)."""
+    return RetryPolicy(settings.job_retries + 1, settings.job_backoff_s, cap_s=60.0)
+
+
 def max_attempts(settings: Settings) -> int:
-    return settings.job_retries + 1
+    return retry_policy(settings).attempts
 
 
 def retry_delay(settings: Settings, attempt: int) -> float:
-    """Exponential backoff with jitter: base, 2x base, 4x base... (capped at a minute)."""
-    return min(60.0, settings.job_backoff_s * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+    """The wait after failed attempt number ``attempt`` (1-based)."""
+    return retry_policy(settings).delay(attempt)
 
 
 async def run_attempt(
