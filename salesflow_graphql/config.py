@@ -195,6 +195,20 @@ class Settings:
     job_concurrency: int = setting(
         2, "Jobs one process (gateway or worker) runs at once", low=1, high=64
     )
+    job_lease_s: float = setting(
+        15.0,
+        "A worker's lease on a running job, renewed every third of it: a job whose worker "
+        "died runs again on another worker within this time",
+        low=1,
+        high=600,
+    )
+    report_max_open_per_user: int = setting(
+        5,
+        "Report jobs one user may have queued or running at once; more: RATE_LIMITED with "
+        "retryAfter (scheduled reports do not count)",
+        low=1,
+        high=1000,
+    )
     report_retention_days: float = setting(
         7.0, "Days report files and job records are kept", low=0.001, high=3650
     )

@@ -88,19 +88,21 @@ class Mailer:
                 timeout=s.smtp_timeout_s,
             )
 
-        def retrying(retry: int, failure: Exception, wait: float) -> None:
-            log.warning("e-mail attempt %d failed: %s; retry in %.1fs", retry, failure, wait)
-
         policy = RetryPolicy(s.mail_retries + 1, s.mail_backoff_s)
+
+        def retrying(retry: int, failure: Exception, wait: float) -> None:
+            log.warning(
+                "e-mail attempt %d of %d failed: %s; retry in %.1fs",
+                retry,
+                policy.attempts,
+                failure,
+                wait,
+            )
+
         try:
             await policy.call(attempt, retry_on=SEND_FAILURES, on_retry=retrying)
         except SEND_FAILURES as exc:
-            log.warning(
-                "e-mail to %s failed after %d attempts: %s",
-                ", ".join(mail.to),
-                policy.attempts,
-                exc,
-            )
+            log.warning("e-mail attempt %d of %d failed: %s", policy.attempts, policy.attempts, exc)
             raise MailFailed(f"could not send {mail.subject!r}: {exc}") from exc
         log.info("e-mail sent: %r to %s", mail.subject, ", ".join(mail.to))
 

@@ -10,8 +10,11 @@ requests to different paths interleave.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
+
+import anyio
 
 ErrorBody = Literal["json", "html", "garbage"]
 Garble = Literal["off", "html", "garbage"]
@@ -33,7 +36,9 @@ _REASONS = {
 class Faults:
     """Knobs for injected trouble; change attributes directly or via :meth:`update`.
 
-    - ``latency_s``: delay added to every request (also failing ones).
+    - ``latency_s``: delay added to every request (also failing ones); lowering it
+      (or :meth:`reset`) shortens the delays already under way, so a test that made
+      Java slow leaves no request hanging once it makes Java healthy again.
     - ``error_rate``: chance (0..1) that a request fails with ``error_status``.
     - ``fail_next``: the next N requests fail for sure (counts down), before ``error_rate``.
     - ``error_status``/``error_body``: how a failure looks: Java's JSON error body
@@ -103,6 +108,15 @@ class Faults:
 
     def applies_to(self, path: str) -> bool:
         return not self.only_paths or any(path.startswith(p) for p in self.only_paths)
+
+    async def delay(self, path: str) -> None:
+        """Wait ``latency_s`` (as it is now, re-read every tenth of a second) for ``path``."""
+        started = time.monotonic()
+        while self.applies_to(path):
+            left = self.latency_s - (time.monotonic() - started)
+            if left <= 0:
+                return
+            await anyio.sleep(min(left, 0.1))
 
     def decide(self, path: str) -> Decision:
         """What happens to the request for ``path`` (relative to ``/api/v1``)."""
