@@ -46,12 +46,18 @@ class Settings:
     java_connect_timeout_s: float = setting(2.0, "Connect timeout toward Java", low=0.05, high=60)
     java_read_timeout_s: float = setting(30.0, "Read timeout toward Java", low=0.05, high=600)
     java_max_concurrency: int = setting(8, "Concurrent calls toward Java", low=1, high=256)
-    java_retries: int = setting(2, "Retries of idempotent GETs", low=0, high=10)
+    java_retries: int = setting(
+        4, "Retries of an idempotent GET (connection errors, 429, 500, 502-504)", low=0, high=10
+    )
     java_backoff_s: float = setting(
-        0.2, "First retry backoff (doubles, with jitter)", low=0, high=30
+        0.2, "Longest wait before the first GET retry (doubles, equal jitter)", low=0, high=30
     )
     breaker_failures: int = setting(
-        5, "Consecutive failures that open the breaker", low=1, high=1000
+        10,
+        "Consecutive failed calls (retries count) that open the breaker; a Java failing "
+        "30 % of calls at random should not",
+        low=1,
+        high=1000,
     )
     breaker_reset_s: float = setting(
         10.0, "Seconds the breaker stays open before a probe", low=0.01
@@ -181,10 +187,27 @@ class Settings:
         3, "Retries of a job after Java was unavailable (then FAILED)", low=0, high=10
     )
     job_backoff_s: float = setting(
-        2.0, "First job retry delay (doubles per retry, jitter ±20 %)", low=0, high=300
+        2.0,
+        "Longest wait before the first job retry (doubles per retry, equal jitter)",
+        low=0,
+        high=300,
     )
     job_concurrency: int = setting(
         2, "Jobs one process (gateway or worker) runs at once", low=1, high=64
+    )
+    job_lease_s: float = setting(
+        15.0,
+        "A worker's lease on a running job, renewed every third of it: a job whose worker "
+        "died runs again on another worker within this time",
+        low=1,
+        high=600,
+    )
+    report_max_open_per_user: int = setting(
+        5,
+        "Report jobs one user may have queued or running at once; more: RATE_LIMITED with "
+        "retryAfter (scheduled reports do not count)",
+        low=1,
+        high=1000,
     )
     report_retention_days: float = setting(
         7.0, "Days report files and job records are kept", low=0.001, high=3650
@@ -207,7 +230,9 @@ class Settings:
     smtp_timeout_s: float = setting(10.0, "SMTP timeout", low=0.1, high=300)
     mail_from: str = setting("SalesFlow <salesflow@localhost>", "Sender of every e-mail")
     mail_retries: int = setting(3, "Retries of a failed send", low=0, high=10)
-    mail_backoff_s: float = setting(1.0, "First retry backoff of a send (doubles)", low=0, high=60)
+    mail_backoff_s: float = setting(
+        1.0, "Longest wait before the first send retry (doubles, equal jitter)", low=0, high=60
+    )
     # --- alerts ---
     alert_check_interval_minutes: int = setting(
         10,

@@ -1,4 +1,4 @@
-"""E-mail through aiosmtplib: HTML and text parts, attachments, retries with backoff.
+"""E-mail through aiosmtplib: HTML and text parts, attachments, retries (:mod:`.retry`).
 
 A failed send is retried, logged, and finally raised as :class:`MailFailed`
 for the caller to record; callers never lose their own work because of it.
@@ -7,9 +7,7 @@ Without ``SALESFLOW_SMTP_HOST`` messages are logged instead of sent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -17,8 +15,13 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from .config import Settings
+from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+
+#: What a send may fail with that is worth trying again.
+SEND_FAILURES = (aiosmtplib.SMTPException, OSError, TimeoutError)
 
 
 class MailFailed(Exception):
@@ -65,7 +68,7 @@ class Mailer:
         return self.settings.smtp_host is not None
 
     async def send(self, mail: Mail) -> None:
-        """Send ``mail``, retrying with exponential backoff; raise :class:`MailFailed` at the end."""
+        """Send ``mail``, retried by the retry policy; :class:`MailFailed` when every try failed."""
         if not mail.to:
             return
         if not self.enabled:
@@ -73,24 +76,35 @@ class Mailer:
             return
         s = self.settings
         message = mail.message(s.mail_from)
-        for attempt in range(s.mail_retries + 1):
-            try:
-                await aiosmtplib.send(
-                    message,
-                    hostname=s.smtp_host,
-                    port=s.smtp_port,
-                    username=s.smtp_username,
-                    password=s.smtp_password,
-                    start_tls=s.smtp_starttls,
-                    timeout=s.smtp_timeout_s,
-                )
-                log.info("e-mail sent: %r to %s", mail.subject, ", ".join(mail.to))
-                return
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                log.warning("e-mail attempt %d failed: %s", attempt + 1, exc)
-                if attempt == s.mail_retries:
-                    raise MailFailed(f"could not send {mail.subject!r}: {exc}") from exc
-                await asyncio.sleep(s.mail_backoff_s * 2**attempt * random.uniform(0.5, 1.0))
+
+        async def attempt() -> None:
+            await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password,
+                start_tls=s.smtp_starttls,
+                timeout=s.smtp_timeout_s,
+            )
+
+        policy = RetryPolicy(s.mail_retries + 1, s.mail_backoff_s)
+
+        def retrying(retry: int, failure: Exception, wait: float) -> None:
+            log.warning(
+                "e-mail attempt %d of %d failed: %s; retry in %.1fs",
+                retry,
+                policy.attempts,
+                failure,
+                wait,
+            )
+
+        try:
+            await policy.call(attempt, retry_on=SEND_FAILURES, on_retry=retrying)
+        except SEND_FAILURES as exc:
+            log.warning("e-mail attempt %d of %d failed: %s", policy.attempts, policy.attempts, exc)
+            raise MailFailed(f"could not send {mail.subject!r}: {exc}") from exc
+        log.info("e-mail sent: %r to %s", mail.subject, ", ".join(mail.to))
 
 
 def valid_address(address: str) -> bool:

@@ -65,6 +65,20 @@ def test_reports_benchmark_prints_its_tables() -> None:
     assert "in a worker thread (the gateway)" in out and "on the event loop (contrast)" in out
 
 
+def test_java_faults_benchmark_prints_the_share_of_cold_queries_answered() -> None:
+    out = _quick("java_faults.py")
+    assert "## Cold dashboard queries with 30% of Java's answers 500 (goal >= 19 of 20)" in out
+    (total,) = [row for row in out.splitlines() if row.startswith("| all")]
+    assert "/20 (" in total and "met for" in total
+
+
+def test_jobs_recovery_benchmark_completes_a_killed_workers_report_on_another_worker() -> None:
+    out = _quick("jobs_recovery.py")
+    assert "## A killed worker's report, completed by another worker" in out
+    (row,) = [r for r in out.splitlines() if r.startswith("| 3 ")]
+    assert "COMPLETED after 2 runs" in row
+
+
 def test_alerts_benchmark_prints_its_tables_and_meets_the_hard_goals() -> None:
     out = _quick("alerts.py")
     for title in (

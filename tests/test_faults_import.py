@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -36,7 +35,11 @@ from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings
 from salesflow_graphql.imports import ImportKind
-from salesflow_graphql.imports.idempotency import IdempotencyRecord, IdempotencyStore
+from salesflow_graphql.imports.idempotency import (
+    IdempotencyRecord,
+    IdempotencyStore,
+    decode_record,
+)
 from salesflow_graphql.metrics import UPSTREAM_CALLS
 from salesflow_graphql.runtime import Runtime
 
@@ -265,13 +268,13 @@ async def stocked_skus(java: Java, count: int) -> list[str]:
 
 
 async def key_record(redis_url: str, key: str) -> IdempotencyRecord | None:
-    """What the gateways keep in Redis for the idempotency key ``key`` (pickled by aiocache)."""
+    """What the gateways keep in Redis for the idempotency key ``key``."""
     client = redis.Redis.from_url(redis_url)
     try:
         raw = await client.get("salesflow:" + IdempotencyStore.key(ImportKind.SALES, key, SUBJECT))
     finally:
         await client.aclose()
-    return pickle.loads(raw) if raw else None
+    return decode_record(raw) if raw else None
 
 
 def sales_file(skus: list[str]) -> bytes:
@@ -385,6 +388,66 @@ async def test_a_commit_retried_after_the_gateway_died_before_writing_is_importe
     assert answer["salesCreated"] == len(skus)
     assert again["replayed"] is True and again["importId"] == answer["importId"]
     assert len(await java.writes()) == len(skus)  # one request per sale, each once
+    stock_after = await java.stock(skus)
+    assert {sku: stock_before[sku] - stock_after[sku] for sku in skus} == dict.fromkeys(
+        skus, QUANTITY
+    )
+
+
+# ------------------------------------------------ a Redis outage, two replicas
+async def test_one_key_writes_at_most_once_across_a_redis_outage_and_two_replicas(
+    tmp_path: Path, java: Java
+) -> None:
+    server = RedisServer(tmp_path / "redis", durable=False)  # this test's own: it stops it
+    await server.start()
+    skus = await stocked_skus(java, 3)
+    content = sales_file(skus)
+    stock_before = await java.stock(skus)
+    replicas = [
+        gateway_service(tmp_path / name, java, server.url, free_port()) for name in ("a", "b")
+    ]
+    for replica in replicas:
+        replica.log.parent.mkdir()
+        replica.start()
+    try:
+        for replica in replicas:
+            await replica.ready("/healthz")
+        await java.forget_requests()
+        async with (
+            httpx.AsyncClient(base_url=replicas[0].url, timeout=60) as a,
+            httpx.AsyncClient(base_url=replicas[1].url, timeout=60) as b,
+        ):
+            # 1. Redis is down: a keyed commit is refused on either replica, nothing written.
+            server.kill()
+            for gateway in (a, b):
+                refused = await commit(gateway, content, "outage")
+                assert error_codes(refused) == ["UPSTREAM_UNAVAILABLE"], refused
+                assert "nothing was written" in refused["errors"][0]["message"]
+            assert await java.writes() == []
+            assert await java.stock(skus) == stock_before
+
+            # 2. Redis is back (empty): the same key on both replicas at once writes once.
+            await server.start()
+            first, second = await asyncio.gather(
+                commit(a, content, "outage"), commit(b, content, "outage")
+            )
+            done = [x["data"]["importExcel"] for x in (first, second) if "errors" not in x]
+            waiting = [x for x in (first, second) if "errors" in x]
+            assert [d["status"] for d in done if not d["replayed"]] == ["COMMITTED"], (
+                first,
+                second,
+            )
+            assert all("still running" in x["errors"][0]["message"] for x in waiting)
+            # 3. retries on either replica answer the first result
+            again = [(await commit(g, content, "outage"))["data"]["importExcel"] for g in (a, b)]
+    finally:
+        for replica in replicas:
+            replica.stop()
+        server.kill()
+    committed = next(d for d in done if not d["replayed"])
+    assert all(x["replayed"] and x["importId"] == committed["importId"] for x in again)
+    # Java: each sale once, stock down by one line each
+    assert len([w for w in await java.writes() if w["path"] == "/sales/bulk"]) == len(skus)
     stock_after = await java.stock(skus)
     assert {sku: stock_before[sku] - stock_after[sku] for sku in skus} == dict.fromkeys(
         skus, QUANTITY

@@ -347,19 +347,23 @@ async def test_a_sale_java_refuses_is_found_by_bisection_and_the_rest_is_written
     assert bulk == [400, 200, 400, 200, 400, 400, 200, 200]
 
 
-async def test_a_chunk_failing_with_500_is_bisected_and_nothing_is_lost(
+async def test_a_500_on_a_write_is_an_unknown_outcome_never_a_refusal_to_bisect(
     start: Start, java: str, standin: StandIn, admin_token: str
 ) -> None:
     products = stocked(standin, 4)
     before = len(standin.state.ledger)
     rows = [["SKU", "Qty"]] + [[p.sku, 1] for p in products]
-    async with start(java) as gateway:
+    async with start(java, import_bulk_chunk_size=2) as gateway:
         standin.faults.update({"fail_next": 1, "only_paths": ["/sales/bulk"]})
         standin.clear_requests()
         result = await gateway.result(admin_token, files.xlsx(rows), kind="SALES", dry_run=False)
-    assert result["status"] == "COMMITTED" and result["salesCreated"] == 4
-    assert [r.status for r in writes(standin)] == [500, 200, 200]
-    assert len(standin.state.ledger) == before + 4
+    assert result["status"] == "FAILED" and result["salesCreated"] == 0
+    # Java may have saved the chunk before failing: its rows are not sent again (no
+    # bisection), and the rest waits for the user to check.
+    assert [e["code"] for e in result["errors"]] == ["OUTCOME_UNKNOWN"] * 2 + ["NOT_ATTEMPTED"] * 2
+    assert "may or may not have been saved" in result["errors"][0]["message"]
+    assert [r.status for r in writes(standin)] == [500]
+    assert len(standin.state.ledger) == before
 
 
 async def test_java_unavailable_mid_import_stops_and_says_what_is_unknown(

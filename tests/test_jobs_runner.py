@@ -11,9 +11,9 @@ from typing import Any
 
 import jwt
 import pytest
-from support import wait_until
+from support import error_codes, gateway_on, graphql, wait_until
 
-from salesflow_graphql.auth import Role, verify_access_token
+from salesflow_graphql.auth import Role, mint_access_token, verify_access_token
 from salesflow_graphql.config import Settings
 from salesflow_graphql.errors import BadUserInput, UpstreamUnavailable
 from salesflow_graphql.jobs import (
@@ -231,3 +231,33 @@ async def test_the_embedded_scheduler_runs_periodic_jobs(settings: Settings) -> 
         ticks[0].scheduled_at.microsecond == 0 and ticks[0].owner.subject == "salesflow-scheduler"
     )
     assert ticks[0].runner is runner
+
+
+GENERATE = "mutation { generateReport(input: {kind: SALES, format: XLSX}) { id status } }"
+
+
+async def test_a_user_with_too_many_open_report_jobs_is_rate_limited(
+    settings: Settings, standin: Any, user_token: str, tmp_path
+) -> None:
+    other_user = mint_access_token(settings.jwt_secret, Role.USER, subject="+15550000099")
+    limited = dataclasses.replace(
+        settings, report_max_open_per_user=2, exports_dir=str(tmp_path), job_concurrency=1
+    )
+    standin.faults.update({"latency_s": 30, "only_paths": ["/sales"]})  # reports wait on Java
+    async with gateway_on(limited, standin) as gateway:
+        answers = [await graphql(gateway, GENERATE, user_token) for _ in range(3)]
+        assert [error_codes(a) for a in answers] == [[], [], ["RATE_LIMITED"]]
+        (error,) = answers[2]["errors"]
+        assert error["extensions"]["retryAfter"] > 0
+        assert "2 jobs queued or running" in error["message"]
+        assert error_codes(await graphql(gateway, GENERATE, other_user)) == []  # per user
+        standin.faults.reset()  # the reports finish: the user may ask again
+        first = answers[0]["data"]["generateReport"]["id"]
+        report = "query($id: ID!) { report(id: $id) { status } }"
+
+        async def finished() -> bool:
+            answer = await graphql(gateway, report, user_token, {"id": first})
+            return answer["data"]["report"]["status"] == "COMPLETED"
+
+        await wait_until(finished, timeout=30, what="the first report")
+        assert error_codes(await graphql(gateway, GENERATE, user_token)) == []

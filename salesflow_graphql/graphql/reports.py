@@ -95,7 +95,16 @@ class ReportJob:
         description="Name of the file: salesflow-<kind>-<start>-<end>.<ext>."
     )
     attempts: int = strawberry.field(
-        description="Runs so far (retries after Java was unavailable count)."
+        description=(
+            "Runs so far (retries after Java was unavailable, and runs started again after "
+            "a worker stopped, count)."
+        )
+    )
+    notice: str | None = strawberry.field(
+        description=(
+            "How the job ran, when the user should know, e.g. that it was started again "
+            "from the beginning after the worker running it stopped."
+        )
     )
     email: ReportEmail | None = strawberry.field(
         description="E-mail delivery, when emailTo was given."
@@ -127,6 +136,7 @@ class ReportJob:
             range=DateRange.of(request.range),
             filename=request.filename,
             attempts=record.attempts,
+            notice=record.notice,
             email=(
                 ReportEmail(
                     to=list(email["to"]),
@@ -170,7 +180,8 @@ class ReportMutation:
     @strawberry.mutation(
         description=(
             "Start generating a PDF or XLSX report in the background; returns the QUEUED job at "
-            "once. Follow it with `report(id)` or the `reportJob(id)` subscription."
+            "once. Follow it with `report(id)` or the `reportJob(id)` subscription. A user with "
+            "too many report jobs queued or running gets RATE_LIMITED (`retryAfter`)."
         ),
         permission_classes=[IsAuthenticated],
     )

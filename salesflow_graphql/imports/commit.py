@@ -4,15 +4,17 @@ Java's writes are not idempotent and are never retried blindly. What happens
 on each kind of answer:
 
 - 2xx: written.
-- 400, 404, 409, 422 or 500 on a batch: some item in it is refused (Java
-  rolls back the whole batch), so the batch is bisected until the refused items
-  are alone; each is reported with Java's reason and every other item is written.
-  A 500 is bisected too: Java answers duplicate keys with 500 on some builds.
+- 400, 404, 409 or 422 on a batch: some item in it is refused (Java rolls back
+  the whole batch), so the batch is bisected until the refused items are alone;
+  each is reported with Java's reason and every other item is written.
 - 401 or 403: the caller may not write; nothing more is sent.
-- 429, 502, 503, 504, a timeout or a broken connection: Java's outcome is
-  unknown (a proxy may have cut off an answer). Those items are reported as
-  ``OUTCOME_UNKNOWN`` and nothing more is sent (``NOT_ATTEMPTED``), so a
-  struggling Java is not hammered and the user can check before retrying.
+- 500, any other status, a timeout or a broken connection: Java's outcome is
+  unknown. A 500 is what Java answers for transient trouble of its own (a pool
+  timeout, lazy loading under load), possibly after part of the work, so it is
+  never taken for a refusal of the rows: bisecting would send rows again that
+  may be saved already. Those items are reported as ``OUTCOME_UNKNOWN`` and
+  nothing more is sent (``NOT_ATTEMPTED``), so a struggling Java is not
+  hammered and the user can check before retrying.
 
 PRODUCTS use ``POST /products/bulk`` when Java has it (detected once, by
 trying it: 404 or 405 means no), else ``POST /products`` and
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-BISECT_STATUS = frozenset({400, 404, 409, 422, 500})
+BISECT_STATUS = frozenset({400, 404, 409, 422})
 STOP_STATUS = frozenset({401, 403})
 REASON_MAX = 300
 

@@ -1,12 +1,22 @@
 """``idempotencyKey``: the same key never writes twice, and answers with the first result.
 
 A record is keyed by (kind, key, caller), hashed so no user text becomes a
-Redis key, and lives 24 h in the shared cache (Redis when configured, so every
-replica sees it; memory otherwise). Claiming a key is atomic: ``SET NX`` in
-Redis, a check-and-set without an ``await`` in between in memory. A second
-request with the key while the first still runs is told to wait; one with
-the key but another file or kind is refused rather than silently answered
+Redis key, and lives 24 h in the shared store: Redis when configured, so every
+replica sees it; this process's memory in the embedded default (one process).
+A second request with the key while the first still runs is told to wait; one
+with the key but another file or kind is refused rather than silently answered
 with a result that is not about its file.
+
+**Only the shared store.** With Redis configured, a keyed commit never falls back
+to memory: a record in one process's memory is invisible to the other replicas
+and forgotten when Redis returns, so a retry would write again. While Redis is
+unreachable a keyed commit is refused with ``UPSTREAM_UNAVAILABLE`` before
+anything is written (commits without a key, and dry runs, go on).
+
+**Every change is a compare-and-set** in the store (``SET NX`` to claim,
+``WATCH``/``MULTI`` to change a record only if it is still the one read), so
+two replicas racing for one key, or a stalled owner renewing after another
+request took the key over, can never both write.
 
 Only imports that tried to write keep their record. A commit refused before
 any write (a REJECTED or INVALID file) releases its key, so the user can fix
@@ -22,29 +32,45 @@ stop, and once the lease has run out the next request with the key:
   saved" (``FAILED``), if it had started writing: Java's writes are not
   idempotent, so rows it may already hold are never sent again.
 
-The record itself lives as long as the key (24 h), whatever happened to its owner.
+If the store fails after the writes (the outcome cannot be recorded), the
+record keeps saying "writing", and a retry is answered "interrupted while
+writing" once the lease has run out: never a second write.
+
+Records are msgspec JSON (typed, no pickle). The record itself lives as long as
+the key (24 h), whatever happened to its owner.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from ..cache import MISS, Cache
-from ..errors import BadUserInput
+import msgspec
+from redis.exceptions import RedisError, WatchError
+
+from ..errors import BadUserInput, UpstreamUnavailable
 from .model import ImportKind, ImportOutcome
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from ..cache import Cache
 
 log = logging.getLogger(__name__)
 
 KEY_MAX = 200
 #: How long a running import's hold on its key lasts without renewal (it renews every third).
 LEASE_S = 30.0
+#: Redis operations of the store give up after this long.
+REDIS_TIMEOUT_S = 2.0
+NAMESPACE = "salesflow:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +87,15 @@ class IdempotencyRecord:
     if_interrupted: ImportOutcome | None = None
 
 
+_encode = msgspec.json.Encoder().encode
+_decoder = msgspec.json.Decoder(IdempotencyRecord)
+
+
+def decode_record(raw: bytes) -> IdempotencyRecord:
+    """A stored record (tests read the store with it too)."""
+    return _decoder.decode(raw)
+
+
 def check_key(key: str) -> str:
     """The key as given, or :class:`BadUserInput` when it is unusable."""
     if not key or not key.strip() or len(key) > KEY_MAX or not key.isprintable():
@@ -70,9 +105,114 @@ def check_key(key: str) -> str:
     return key
 
 
+class _Unreachable(UpstreamUnavailable):
+    def __init__(self) -> None:
+        super().__init__(
+            "The shared store of idempotency keys (Redis) is not answering, so this keyed "
+            "import was not run and nothing was written; try again shortly."
+        )
+
+
+class _RedisRecords:
+    """Records in Redis; any failure is :class:`UpstreamUnavailable`, never a fallback."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def add(self, key: str, record: IdempotencyRecord, ttl_s: float) -> bool:
+        return bool(
+            await self._call(
+                self.redis.set(NAMESPACE + key, _encode(record), px=_ms(ttl_s), nx=True)
+            )
+        )
+
+    async def get(self, key: str) -> IdempotencyRecord | None:
+        raw = await self._call(self.redis.get(NAMESPACE + key))
+        return decode_record(raw) if raw else None
+
+    async def swap(
+        self,
+        key: str,
+        expected: Callable[[IdempotencyRecord | None], bool],
+        new: IdempotencyRecord | None,
+        ttl_s: float,
+    ) -> bool:
+        """Replace (or, with ``new=None``, delete) the record if ``expected(current)``."""
+
+        async def transaction() -> bool:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(NAMESPACE + key)
+                raw = await pipe.get(NAMESPACE + key)
+                if not expected(decode_record(raw) if raw else None):
+                    return False
+                pipe.multi()
+                if new is None:
+                    pipe.delete(NAMESPACE + key)
+                else:
+                    pipe.set(NAMESPACE + key, _encode(new), px=_ms(ttl_s))
+                try:
+                    await pipe.execute()
+                except WatchError:  # changed since it was read: the caller looks again
+                    return False
+                return True
+
+        return await self._call(transaction())
+
+    async def _call(self, operation: Any) -> Any:
+        try:
+            return await asyncio.wait_for(operation, timeout=REDIS_TIMEOUT_S)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("idempotency store: redis failed: %s", exc)
+            raise _Unreachable() from exc
+
+
+class _MemoryRecords:
+    """Records in this process (the embedded default); every operation is atomic here."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, tuple[IdempotencyRecord, float]] = {}
+
+    async def add(self, key: str, record: IdempotencyRecord, ttl_s: float) -> bool:
+        if self._current(key) is not None:
+            return False
+        self._records[key] = (record, time.monotonic() + ttl_s)
+        return True
+
+    async def get(self, key: str) -> IdempotencyRecord | None:
+        return self._current(key)
+
+    async def swap(
+        self,
+        key: str,
+        expected: Callable[[IdempotencyRecord | None], bool],
+        new: IdempotencyRecord | None,
+        ttl_s: float,
+    ) -> bool:
+        if not expected(self._current(key)):
+            return False
+        if new is None:
+            self._records.pop(key, None)
+        else:
+            self._records[key] = (new, time.monotonic() + ttl_s)
+        return True
+
+    def _current(self, key: str) -> IdempotencyRecord | None:
+        entry = self._records.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= time.monotonic():
+            del self._records[key]
+            return None
+        return entry[0]
+
+
 class IdempotencyStore:
     def __init__(self, cache: Cache, ttl_s: float) -> None:
-        self.cache = cache
+        # The cache's Redis connection pool when Redis is configured (one pool per process).
+        shared = cache.redis.client if cache.redis is not None else None
+        self.records: _RedisRecords | _MemoryRecords = (
+            _RedisRecords(shared) if shared is not None else _MemoryRecords()
+        )
         self.ttl_s = ttl_s
 
     @staticmethod
@@ -84,19 +224,19 @@ class IdempotencyStore:
         """A :class:`Claim` when this request now owns ``key``; the first outcome when it was used.
 
         Raises :class:`BadUserInput` while another request with the key runs, or
-        when the key was used for a different file.
+        when the key was used for a different file; :class:`UpstreamUnavailable`
+        when the shared store does not answer.
         """
         now = time.time()
         pending = IdempotencyRecord(
             file_sha256, now, owner=uuid.uuid4().hex, lease_until=now + LEASE_S
         )
-        for _ in range(2):  # add, or read what won; a record may expire in between
-            if await self._add(key, pending, self.ttl_s):
+        for _ in range(3):  # add, or read what won and act on it; it may change in between
+            if await self.records.add(key, pending, self.ttl_s):
                 return Claim(self, key, pending)
-            record = await self.cache.get(key, layer="idempotency")
-            if record is MISS:
+            record = await self.records.get(key)
+            if record is None:
                 continue
-            assert isinstance(record, IdempotencyRecord)
             if record.file_sha256 != file_sha256:
                 raise BadUserInput(
                     "This idempotencyKey was already used for a different file; "
@@ -105,50 +245,32 @@ class IdempotencyStore:
                 )
             if record.outcome is not None:
                 return dataclasses.replace(record.outcome, replayed=True)
-            # Still running, or its owner died: its lease tells, and one request takes over.
-            if record.lease_until > time.time() or not await self._add(
-                f"{key}:takeover:{record.owner}", True, LEASE_S
-            ):
+            if record.lease_until > time.time():  # still running
                 raise BadUserInput(
                     "An import with this idempotencyKey is still running; "
                     "ask again in a moment to get its result.",
                     reason="IDEMPOTENCY_KEY_IN_PROGRESS",
                 )
+
+            # Its owner died. Exactly one request acts on that: the one whose swap wins.
+            def unchanged(
+                current: IdempotencyRecord | None, read: IdempotencyRecord = record
+            ) -> bool:
+                return current == read
+
             if record.if_interrupted is not None:
-                log.warning("idempotency key: its import died while writing; outcome unknown")
-                await self.remember(key, file_sha256, record.if_interrupted)
-                return dataclasses.replace(record.if_interrupted, replayed=True)
-            log.info("idempotency key: its import died before writing; taken over")
-            await self.cache.set(key, pending, self.ttl_s)
-            return Claim(self, key, pending)
+                final = IdempotencyRecord(file_sha256, time.time(), record.if_interrupted)
+                if await self.records.swap(key, unchanged, final, self.ttl_s):
+                    log.warning("idempotency key: its import died while writing; outcome unknown")
+                    return dataclasses.replace(record.if_interrupted, replayed=True)
+            elif await self.records.swap(key, unchanged, pending, self.ttl_s):
+                log.info("idempotency key: its import died before writing; taken over")
+                return Claim(self, key, pending)
         raise BadUserInput("This idempotencyKey could not be claimed; try again.")
-
-    async def remember(self, key: str, file_sha256: str, outcome: ImportOutcome) -> None:
-        record = IdempotencyRecord(file_sha256, time.time(), outcome)
-        await self.cache.set(key, record, self.ttl_s)
-
-    async def release(self, key: str) -> None:
-        await self.cache.delete(key)
-
-    async def _add(self, key: str, record: IdempotencyRecord, ttl_s: float) -> bool:
-        """Store ``record`` only if ``key`` is free (atomically); False when it is taken."""
-        if self.cache.redis is not None:
-            try:
-                await self.cache.redis.add(key, record, ttl=ttl_s)
-                return True
-            except ValueError:  # aiocache's "key already exists"
-                return False
-            except Exception as exc:  # Redis down: the cache serves from memory meanwhile
-                log.warning("idempotency claim fell back to memory: %s", exc)
-        try:
-            await self.cache.memory.add(key, record, ttl=ttl_s)
-            return True
-        except ValueError:
-            return False
 
 
 class Claim:
-    """A running import's hold on its key: renewed in the background until :meth:`end`."""
+    """A running import's hold on its key: renewed in the background until it ends."""
 
     def __init__(self, store: IdempotencyStore, key: str, record: IdempotencyRecord) -> None:
         self.store = store
@@ -163,7 +285,8 @@ class Claim:
     async def writing(self, if_interrupted: ImportOutcome) -> None:
         """Before the first write: record what the key answers should this process die now.
 
-        Raises :class:`BadUserInput` (nothing written) if the key is no longer ours.
+        Raises :class:`BadUserInput` (nothing written) if the key is no longer ours,
+        :class:`UpstreamUnavailable` (nothing written) if the store does not answer.
         """
         await self._save(dataclasses.replace(self.record, if_interrupted=if_interrupted))
         if self.lost:
@@ -173,28 +296,56 @@ class Claim:
                 reason="IDEMPOTENCY_KEY_IN_PROGRESS",
             )
 
+    async def finish(self, outcome: ImportOutcome) -> None:
+        """The import ended: the key answers ``outcome`` from now on (if it is still ours)."""
+        await self.end()
+        final = IdempotencyRecord(self.record.file_sha256, time.time(), outcome)
+        await self._settle(final, "its outcome could not be recorded")
+
+    async def release(self) -> None:
+        """Nothing was written: free the key for a retry (if it is still ours)."""
+        await self.end()
+        await self._settle(None, "it could not be released")
+
     async def end(self) -> None:
-        """Stop renewing (before the outcome is remembered or the key released)."""
+        """Stop renewing."""
         self._stop.set()
-        with contextlib.suppress(Exception):
-            await self._renewal
+        await asyncio.gather(self._renewal, return_exceptions=True)
+
+    async def _settle(self, final: IdempotencyRecord | None, failure: str) -> None:
+        # Best effort: if the store fails now, the lease runs out and the record tells
+        # the next request what happened (taken over if nothing was written, else
+        # "interrupted while writing").
+        try:
+            async with self._saving:
+                if not await self.store.records.swap(self.key, self._ours, final, self.store.ttl_s):
+                    self.lost = True
+        except UpstreamUnavailable:
+            log.error("idempotency key: %s; its lease will run out", failure)
+
+    def _ours(self, current: IdempotencyRecord | None) -> bool:
+        return current is not None and current.owner == self.record.owner
 
     async def _renew(self) -> None:
         while not self.lost:
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._stop.wait(), timeout=LEASE_S / 3)
-            if self._stop.is_set():
                 return
+            except TimeoutError:
+                pass
             try:
                 await self._save(self.record)
-            except Exception:  # the cache logs Redis trouble itself; try again next time
-                log.debug("renewing an idempotency lease failed", exc_info=True)
+            except UpstreamUnavailable:  # logged by the store; try again next time
+                pass
 
     async def _save(self, record: IdempotencyRecord) -> None:
         async with self._saving:
-            current = await self.store.cache.get(self.key, layer="idempotency")
-            if isinstance(current, IdempotencyRecord) and current.owner != record.owner:
+            renewed = dataclasses.replace(record, lease_until=time.time() + LEASE_S)
+            if await self.store.records.swap(self.key, self._ours, renewed, self.store.ttl_s):
+                self.record = renewed
+            else:
                 self.lost = True
-                return
-            self.record = dataclasses.replace(record, lease_until=time.time() + LEASE_S)
-            await self.store.cache.set(self.key, self.record, self.store.ttl_s)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

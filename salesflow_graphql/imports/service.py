@@ -154,15 +154,15 @@ class ExcelImportService:
             if claim.lost:  # another request owns the key now: leave its record alone
                 raise
             if not progress.writing:
-                await self.idempotency.release(key)  # nothing sent: a retry may run
+                await claim.release()  # nothing sent: a retry may run
             else:  # some rows may be in Java: a retry with this key must not send them again
-                await self.idempotency.remember(key, digest, _interrupted(progress, kind))
+                await claim.finish(_interrupted(progress, kind))
             raise
         await claim.end()
         if outcome.status in (ImportStatus.REJECTED, ImportStatus.INVALID):
-            await self.idempotency.release(key)  # nothing was written: the key may be reused
+            await claim.release()  # nothing was written: the key may be reused
         else:
-            await self.idempotency.remember(key, digest, outcome)
+            await claim.finish(outcome)
         return outcome
 
     def error_report_url(self, outcome: ImportOutcome) -> str | None:

@@ -5,16 +5,19 @@ Run modes (chosen by ``create_job_runner`` from the settings)
       jobs are asyncio tasks of the gateway, records live in memory, periodic
       jobs run from an in-process scheduler;
     * Redis mode: :class:`ArqRunner` stores records in Redis (every replica
-      sees them) and enqueues on arq with the job id as arq's id;
-      ``salesflow-graphql worker`` (:mod:`.worker`) runs the jobs and the
-      periodic jobs (arq cron).
+      sees them) and enqueues on arq with the job id as arq's id, both in one
+      step; ``salesflow-graphql worker`` (:mod:`.worker`) runs the jobs and the
+      periodic jobs (arq cron), each under a short lease (:mod:`.lease`) so a
+      dead worker's job runs again within ``SALESFLOW_JOB_LEASE_S``.
 
 The same :func:`.execution.run_attempt` runs every attempt in both modes:
 QUEUED → RUNNING (progress 0..1) → COMPLETED or FAILED, a timeout
-(``SALESFLOW_JOB_TIMEOUT_S``), retries with exponential backoff only on
+(``SALESFLOW_JOB_TIMEOUT_S``), retries with the backoff of
+:mod:`salesflow_graphql.retry` only on
 :class:`~salesflow_graphql.errors.UpstreamUnavailable` (arq ``Retry`` in a
 worker, a sleep in process; the status goes back to QUEUED meanwhile), a
 user-readable ``error`` on FAILED, and idempotence by job id.
+``submit(record, max_open=n)`` bounds the owner's open jobs (``RATE_LIMITED``).
 
 Watching: ``runner.watch(id)`` yields the record and then each change until
 the job finishes, fed by Redis pub/sub (one connection per process) or, in

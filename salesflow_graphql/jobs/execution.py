@@ -7,7 +7,13 @@ twice is harmless (at-least-once delivery from arq, a worker killed mid-job):
   follow-up itself skips what it already did;
 - a FAILED job stays failed;
 - anything else runs from the start (outputs are keyed by job id, so a re-run
-  overwrites, never duplicates).
+  overwrites, never duplicates). A record still RUNNING means the previous run
+  was cut off (its worker died; see :mod:`.lease`): the record's ``notice``
+  tells the user that this run started again.
+
+The attempt writes through the store it is given; in a worker that is a store
+fenced by the job's lease, and :class:`~.store.LeaseLost` (another worker runs
+the job now) ends the attempt without another write.
 
 Outcomes: COMPLETED with the task's result; back to QUEUED with a delay when
 Java was unavailable (:class:`UpstreamUnavailable`) and attempts remain; FAILED
@@ -19,17 +25,18 @@ shown as an internal error with the job id, never the trace).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
 from ..errors import GatewayError, UpstreamUnavailable
 from ..metrics import JOB_SECONDS
+from ..retry import RetryPolicy
 from .model import JobRecord, JobStatus, utc_now
 from .registry import JobRegistry, TaskContext
-from .store import JobStore
+from .store import JobStore, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +48,18 @@ class Retry:
     delay_s: float
 
 
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """Attempts at a job, and the wait before each retry (arq or the in-process runner waits)."""
+    return RetryPolicy(settings.job_retries + 1, settings.job_backoff_s, cap_s=60.0)
+
+
 def max_attempts(settings: Settings) -> int:
-    return settings.job_retries + 1
+    return retry_policy(settings).attempts
 
 
 def retry_delay(settings: Settings, attempt: int) -> float:
-    """Exponential backoff with jitter: base, 2x base, 4x base... (capped at a minute)."""
-    return min(60.0, settings.job_backoff_s * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+    """The wait after failed attempt number ``attempt`` (1-based)."""
+    return retry_policy(settings).delay(attempt)
 
 
 async def run_attempt(
@@ -83,6 +95,13 @@ async def run_attempt(
         )
         return None
 
+    notice = record.notice
+    if record.status is JobStatus.RUNNING:
+        log.warning("job %s: run %d was cut off; running it again", job_id, record.attempts)
+        notice = (
+            f"Run {record.attempts} stopped with its worker; run {attempt} started again from "
+            f"the beginning at {utc_now():%H:%M:%S} UTC."
+        )
     record = await store.save(
         record.changed(
             status=JobStatus.RUNNING,
@@ -90,6 +109,7 @@ async def run_attempt(
             started_at=record.started_at or utc_now(),
             attempts=attempt,
             error=None,
+            notice=notice,
         )
     )
     context = _context(services, store, record, attempt)
@@ -124,7 +144,12 @@ async def run_attempt(
         return None
     except asyncio.CancelledError:
         # The worker is shutting down: arq runs the job again elsewhere.
-        await asyncio.shield(store.save(context.job.changed(status=JobStatus.QUEUED, progress=0.0)))
+        with contextlib.suppress(LeaseLost):  # ...or runs it already: leave its record alone
+            await asyncio.shield(
+                store.save(context.job.changed(status=JobStatus.QUEUED, progress=0.0))
+            )
+        raise
+    except LeaseLost:
         raise
     except Exception:
         log.exception("job %s (%s) failed unexpectedly", job_id, record.task)

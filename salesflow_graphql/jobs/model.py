@@ -82,6 +82,9 @@ class JobRecord:
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    #: Something the user should know about how the job ran, e.g. that it was started
+    #: again after its worker stopped; kept when it finishes.
+    notice: str | None = None
     seq: int = 0
 
     def changed(self, **changes: Any) -> JobRecord:
@@ -106,6 +109,7 @@ class JobRecord:
                 "error": self.error,
                 "result": self.result,
                 "attempts": self.attempts,
+                "notice": self.notice,
                 "seq": self.seq,
             }
         )
@@ -127,6 +131,7 @@ class JobRecord:
             error=data["error"],
             result=data["result"],
             attempts=int(data["attempts"]),
+            notice=data.get("notice"),  # absent from records written before it existed
             seq=int(data["seq"]),
         )
 

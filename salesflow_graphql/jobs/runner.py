@@ -3,35 +3,44 @@
 - :class:`InProcessRunner` (embedded default, no Redis): each job is an asyncio
   task in this process (at most ``SALESFLOW_JOB_CONCURRENCY`` at once), retried
   in process; periodic jobs run from an in-process scheduler.
-- :class:`ArqRunner` (``SALESFLOW_REDIS_URL`` set): the record goes to Redis and
-  the job to the arq queue under its own id (enqueueing twice is a no-op);
-  ``salesflow-graphql worker`` processes run it (:mod:`.worker`), and their
-  arq cron runs the periodic jobs.
+- :class:`ArqRunner` (``SALESFLOW_REDIS_URL`` set): the record and the arq job
+  (under the job's own id) are written to Redis in one step, so a Redis failure
+  leaves both or neither, never a record that no worker will run; submitting an
+  id again is a no-op. ``salesflow-graphql worker`` processes run it
+  (:mod:`.worker`), and their arq cron runs the periodic jobs.
 
 Callers only ``submit``, ``get`` and ``watch``; statuses are the same in both.
+``submit(record, max_open=n)`` refuses with ``RATE_LIMITED`` (and ``retryAfter``)
+when the record's owner already has ``n`` jobs queued or running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from arq.constants import expires_extra_ms, job_key_prefix
+from arq.jobs import serialize_job
+
 from ..config import Settings
-from ..errors import UpstreamUnavailable
+from ..errors import RateLimited
 from .execution import Retry, run_attempt
 from .model import JobRecord
 from .registry import JobRegistry, PeriodicContext, PeriodicJob, service_owner
-from .store import JobStore, MemoryJobStore, RedisJobStore
+from .store import JobStore, MemoryJobStore, OpenJobsLimit, QueueEntry, RedisJobStore
 
 log = logging.getLogger(__name__)
 
 #: The arq queue of the gateway's jobs, and the name of the arq function that runs them.
 QUEUE_NAME = "salesflow:queue"
 RUN_JOB = "run_job"
+#: ``retryAfter`` of a submit refused for too many open jobs: about one report's time.
+OPEN_JOBS_RETRY_AFTER_S = 10
 
 
 class JobRunner(ABC):
@@ -49,9 +58,23 @@ class JobRunner(ABC):
         """Bind the process's services (the Runtime) that tasks run with."""
         self.services = services
 
+    async def submit(self, record: JobRecord, *, max_open: int | None = None) -> JobRecord:
+        """Store the QUEUED record and have the job run; idempotent by job id.
+
+        With ``max_open``: :class:`RateLimited` when the owner has that many jobs open.
+        """
+        try:
+            return await self._submit(record, max_open)
+        except OpenJobsLimit as full:
+            log.info("job %s refused: its owner has %d open", record.id, full.open_jobs)
+            raise RateLimited(
+                f"You have {full.open_jobs} jobs queued or running, the most at once; "
+                f"try again when one has finished.",
+                retryAfter=OPEN_JOBS_RETRY_AFTER_S,
+            ) from None
+
     @abstractmethod
-    async def submit(self, record: JobRecord) -> JobRecord:
-        """Store the QUEUED record and have the job run; idempotent by job id."""
+    async def _submit(self, record: JobRecord, max_open: int | None) -> JobRecord: ...
 
     async def get(self, job_id: str) -> JobRecord | None:
         return await self.store.get(job_id)
@@ -84,8 +107,8 @@ class InProcessRunner(JobRunner):
         self._scheduler = PeriodicScheduler(self, services)
         self._scheduler.start()
 
-    async def submit(self, record: JobRecord) -> JobRecord:
-        stored, created = await self.store.create(record)
+    async def _submit(self, record: JobRecord, max_open: int | None) -> JobRecord:
+        stored, created = await self.store.create(record, max_open=max_open)
         if created:
             self._spawn(self._drive(stored.id), f"job-{stored.id}")
         return stored
@@ -154,18 +177,18 @@ class ArqRunner(JobRunner):
             RedisJobStore(self.redis, retention_s=settings.report_retention_days * 86400),
         )
 
-    async def submit(self, record: JobRecord) -> JobRecord:
-        stored, _ = await self.store.create(record)
-        if not stored.status.finished:
-            try:
-                await asyncio.wait_for(
-                    self.redis.enqueue_job(RUN_JOB, stored.id, _job_id=stored.id), timeout=3.0
-                )
-            except Exception as exc:
-                log.warning("job %s: enqueue failed: %s", stored.id, exc)
-                raise UpstreamUnavailable(
-                    "The job queue (Redis) is not answering; try again."
-                ) from exc
+    async def _submit(self, record: JobRecord, max_open: int | None) -> JobRecord:
+        # What arq's enqueue_job writes (its job key and queue entry), written here in the
+        # same step as the record.
+        now_ms = int(time.time() * 1000)
+        entry = QueueEntry(
+            queue=QUEUE_NAME,
+            key=job_key_prefix + record.id,
+            payload=serialize_job(RUN_JOB, (record.id,), {}, None, now_ms),
+            ttl_ms=expires_extra_ms,
+            score=now_ms,
+        )
+        stored, _ = await self.store.create(record, max_open=max_open, enqueue=entry)
         return stored
 
     async def queue_depth(self) -> int:

@@ -3,10 +3,13 @@
 One arq function, ``run_job(job_id)``, runs any task: the record in Redis says
 which. arq's own retry machinery carries the transient-failure retries (the
 attempt raises ``arq.Retry`` with the backoff delay), and arq re-runs a job
-whose worker died once that job's in-progress key expires, which arq sets to
-the longest function timeout + 10 s: job timeout + 2 s grace + 10 s, as
-periodic jobs are capped at the job timeout. The attempt's idempotence
-(:mod:`.execution`) makes the re-run safe.
+whose worker died once that job's in-progress key expires. arq would keep that
+key for the longest function timeout + 10 s (over 5 minutes); here it lives
+``SALESFLOW_JOB_LEASE_S`` and each running job, periodic ticks included, renews
+it as a :class:`~.lease.Lease`, so a dead worker's job runs again within one
+lease. The attempt's idempotence (:mod:`.execution`) makes the re-run safe, and
+the lease's fence keeps a worker that stalled past its lease from writing over
+the new run.
 
 arq tries a job one time more than the gateway allows, so the last try can
 record FAILED ("gave up") instead of arq dropping the job silently.
@@ -35,8 +38,10 @@ from redis.exceptions import RedisError
 from ..config import Settings
 from ..errors import UpstreamUnavailable
 from .execution import Retry, max_attempts, retry_delay, run_attempt
+from .lease import Lease
 from .registry import PeriodicJob
 from .runner import QUEUE_NAME, RUN_JOB, JobRunner, run_periodic
+from .store import LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +65,31 @@ def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> ar
     async def run_job(ctx: dict[str, Any], job_id: str) -> None:
         started = time.monotonic()
         try:
-            outcome = await run_attempt(
-                job_id=job_id,
-                attempt=int(ctx["job_try"]),
-                store=runner.store,
-                registry=runner.registry,
-                services=services,
-                settings=settings,
-            )
+            async with Lease(ctx["redis"], ctx["job_id"], settings.job_lease_s) as lease:
+                if lease.lost:
+                    raise LeaseLost(f"job {job_id}: another worker picked it first")
+                outcome = await run_attempt(
+                    job_id=job_id,
+                    attempt=int(ctx["job_try"]),
+                    store=runner.store.fenced(lease.fence),
+                    registry=runner.registry,
+                    services=services,
+                    settings=settings,
+                )
+        except LeaseLost:
+            # Another worker runs the job now. Leave it in the queue (after a lease's wait)
+            # rather than finish it: should that worker die too, the job still runs.
+            log.warning("job %s: another worker holds it; this run stopped", job_id)
+            raise arq.Retry(defer=settings.job_lease_s) from None
+        except (RedisError, OSError) as exc:  # the lease could not be taken: Redis is down
+            log.warning("job %s: could not take its lease (%s); arq runs it again", job_id, exc)
+            raise arq.Retry(defer=STORE_RETRY_S) from None
         except UpstreamUnavailable:
             # The attempt handles Java's outages itself; this is Redis failing while the
             # status was being recorded. Run again later rather than drop the job. arq
             # records that retry in Redis too, so first wait (within the attempt's time)
-            # for Redis to answer: a retry arq cannot record leaves the job to the slow
-            # path, the expiry of its in-progress key (job timeout + 12 s).
+            # for Redis to answer: a retry arq cannot record leaves the job to the
+            # expiry of its lease.
             log.warning("job %s: job store unavailable; arq runs it again", job_id)
             back = await _redis_answers(ctx["redis"], until=started + settings.job_timeout_s)
             delay = retry_delay(settings, int(ctx["job_try"])) if back else STORE_RETRY_S
@@ -88,7 +104,7 @@ def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> ar
         max_tries=max_attempts(settings) + 1,
         keep_result=60,
     )
-    return arq.Worker(
+    worker = arq.Worker(
         functions=[function],
         cron_jobs=[_cron(job, runner, services) for job in runner.registry.periodic.values()],
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
@@ -102,13 +118,19 @@ def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> ar
         handle_signals=True,
         log_results=False,
     )
+    # arq marks a job it starts as in progress for this long (its own default: the
+    # longest timeout + 10 s); the job's Lease renews the mark while it runs.
+    worker.in_progress_timeout_s = settings.job_lease_s
+    return worker
 
 
 def _cron(job: PeriodicJob, runner: JobRunner, services: Any) -> Any:
     async def tick(ctx: dict[str, Any]) -> None:
         # arq enqueues a cron job with its due time as the score (ms): the tick's identity.
         due = datetime.fromtimestamp(int(ctx["score"]) / 1000, runner.settings.tz)
-        await run_periodic(job, runner, services, due)
+        async with Lease(ctx["redis"], ctx["job_id"], runner.settings.job_lease_s) as lease:
+            if not lease.lost:  # else another worker runs this tick
+                await run_periodic(job, runner, services, due)
 
     tick.__qualname__ = f"periodic.{job.name}"
     return arq.cron(
@@ -116,8 +138,7 @@ def _cron(job: PeriodicJob, runner: JobRunner, services: Any) -> Any:
         name=f"cron:{job.name}",
         run_at_startup=job.run_at_startup,
         unique=True,
-        # arq derives ONE in-progress lifetime (its dead-worker detection) from the longest
-        # function timeout, so no cron may outlast a job (run_periodic caps it the same way).
+        # A tick may not outlast a job (run_periodic caps it the same way).
         timeout=runner.settings.job_timeout_s + GRACE_S,
         max_tries=1,
         **job.schedule.arq_options(),

@@ -96,7 +96,11 @@ def report_request(
 
 
 async def submit_report(runner: JobRunner, owner: JobOwner, request: ReportRequest) -> JobRecord:
-    """Queue a report job; returns the QUEUED record at once."""
+    """Queue a report job; returns the QUEUED record at once.
+
+    ``RATE_LIMITED`` when the owner has ``SALESFLOW_REPORT_MAX_OPEN_PER_USER`` report
+    jobs queued or running already.
+    """
     record = JobRecord(
         id=new_job_id(),
         task=REPORT_TASK,
@@ -104,7 +108,7 @@ async def submit_report(runner: JobRunner, owner: JobOwner, request: ReportReque
         params=request.to_params(),
         created_at=utc_now(),
     )
-    return await runner.submit(record)
+    return await runner.submit(record, max_open=runner.settings.report_max_open_per_user)
 
 
 def report_file(record: JobRecord) -> str:

@@ -2,9 +2,11 @@
 
 - one shared ``httpx.AsyncClient`` with connect/read timeouts;
 - a bound on concurrent calls (Java loads sale items lazily and is slow under load);
-- retries with exponential backoff and full jitter, for idempotent GETs only, on
-  connection errors, 429, 502, 503 and 504 (``Retry-After`` honoured, capped);
+- retries for idempotent GETs only, on connection errors, 429, 500, 502, 503 and
+  504, with the backoff of :mod:`..retry` (``Retry-After`` honoured, capped);
+  a GET that still gets 500 is an ``UPSTREAM_ERROR``, the others are unavailable;
 - a circuit breaker that fails fast while Java is down and probes for recovery;
+  every attempt, retries included, counts toward it;
 - the caller's bearer token forwarded;
 - answers decoded into typed records (msgspec), large bodies off the event loop.
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from ..config import Settings
 from ..errors import Forbidden, NotFound, Unauthenticated, UpstreamError, UpstreamUnavailable
 from ..metrics import BREAKER_OPEN, UPSTREAM_CALLS, UPSTREAM_LATENCY
 from ..request_stats import count_upstream_call
+from ..retry import RetryPolicy
 from .breaker import BreakerState, CircuitBreaker
 from .records import JavaErrorBody
 
@@ -37,10 +39,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+#: Answers to a GET that are worth asking again: Java answers 500 for transient trouble
+#: too (lazy loading under load, a pool timeout), a proxy 502-504, a limiter 429.
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 #: Bodies larger than this are decoded in a worker thread, not on the loop.
 OFF_LOOP_BYTES = 256 * 1024
-MAX_RETRY_AFTER_S = 5.0
+#: Longest wait before a retry, a ``Retry-After`` included: a GET's caller is waiting.
+MAX_RETRY_WAIT_S = 5.0
 
 _error_decoder = msgspec.json.Decoder(JavaErrorBody)
 
@@ -78,10 +83,13 @@ class JavaAnswer:
 class _Transient(Exception):
     """An attempt failed in a way worth retrying (for GETs)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, status: int | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.status = status
 
 
 class JavaClient:
@@ -112,6 +120,9 @@ class JavaClient:
             headers={"Accept": "application/json"},
         )
         self._slots = asyncio.Semaphore(settings.java_max_concurrency)
+        self.retries = RetryPolicy(
+            settings.java_retries + 1, settings.java_backoff_s, cap_s=MAX_RETRY_WAIT_S
+        )
         self.breaker = CircuitBreaker(
             settings.breaker_failures,
             settings.breaker_reset_s,
@@ -132,23 +143,32 @@ class JavaClient:
         params: dict[str, Any] | None = None,
     ) -> T:
         """GET ``path`` and decode its JSON body with ``decode`` (retried, breaker-guarded)."""
-        attempts = self.settings.java_retries + 1
-        for attempt in range(attempts):
-            try:
-                response = await self._call(
-                    "GET", path, token=token, resource=resource, params=params
-                )
-                body = self._check_read(response, resource)
-                break
-            except _Transient as exc:
-                if attempt + 1 >= attempts:
-                    log.warning(
-                        "java %s failed after %d attempts: %s", resource, attempts, exc.reason
-                    )
-                    raise UpstreamUnavailable(
-                        "The SalesFlow service is unavailable right now; try again shortly."
-                    ) from exc
-                await asyncio.sleep(self._backoff(attempt, exc.retry_after))
+
+        def retrying(retry: int, failure: Exception, wait: float) -> None:
+            log.info("java %s: %s; retry %d in %.2fs", resource, failure, retry, wait)
+
+        async def attempt() -> bytes:
+            response = await self._call("GET", path, token=token, resource=resource, params=params)
+            return self._check_read(response, resource)
+
+        try:
+            body = await self.retries.call(
+                attempt,
+                retry_on=(_Transient,),
+                retry_after=lambda failure: getattr(failure, "retry_after", None),
+                on_retry=retrying,
+            )
+        except _Transient as exc:
+            log.warning(
+                "java %s failed after %d attempts: %s", resource, self.retries.attempts, exc.reason
+            )
+            if exc.status == 500:  # Java kept failing on its side: an error, not an outage
+                raise UpstreamError(
+                    "The SalesFlow service answered with an error.", upstreamStatus=500
+                ) from exc
+            raise UpstreamUnavailable(
+                "The SalesFlow service is unavailable right now; try again shortly."
+            ) from exc
         return await self._decode(body, decode, resource)
 
     def _check_read(self, response: httpx.Response, resource: str) -> bytes:
@@ -162,7 +182,7 @@ class JavaClient:
                 raise UpstreamError("The SalesFlow service sent an answer the gateway cannot read.")
             return response.content
         if status in RETRYABLE_STATUS:
-            raise _Transient(f"HTTP {status}", _retry_after(response))
+            raise _Transient(f"HTTP {status}", _retry_after(response), status=status)
         error = JavaAnswer(
             status, response.content, response.headers.get("content-type", "")
         ).error()
@@ -268,11 +288,6 @@ class JavaClient:
             UPSTREAM_CALLS.labels(resource, outcome).inc()
             count_upstream_call()
             UPSTREAM_LATENCY.labels(resource).observe(time.perf_counter() - started)
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, MAX_RETRY_AFTER_S)
-        return random.uniform(0, self.settings.java_backoff_s * (2**attempt))
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -195,8 +195,7 @@ class _Gate:
             await send(message)
 
         try:
-            if faults.latency_s > 0 and faults.applies_to(relative):
-                await anyio.sleep(faults.latency_s)
+            await faults.delay(relative)
             decision = faults.decide(relative)
             if decision != "pass":
                 await _faulty_answer(faults, decision)(scope, receive, capture)

@@ -1,15 +1,20 @@
 """Failure injection: what a slow, flaky or misrouted Java service looks like.
 
 Faults apply to contract paths (``/api/v1/...``) only, never to the stand-in's
-``/__standin`` control endpoints. The error draw uses its own seeded RNG, so a
-test with ``error_rate=0.3`` sees the same sequence of failures every run.
+``/__standin`` control endpoints. The error draw is seeded per path: whether the
+n-th request to a path fails depends only on the seed, the path and n, so a test
+with ``error_rate=0.3`` sees the same failures every run, however its concurrent
+requests to different paths interleave.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
+
+import anyio
 
 ErrorBody = Literal["json", "html", "garbage"]
 Garble = Literal["off", "html", "garbage"]
@@ -31,7 +36,9 @@ _REASONS = {
 class Faults:
     """Knobs for injected trouble; change attributes directly or via :meth:`update`.
 
-    - ``latency_s``: delay added to every request (also failing ones).
+    - ``latency_s``: delay added to every request (also failing ones); lowering it
+      (or :meth:`reset`) shortens the delays already under way, so a test that made
+      Java slow leaves no request hanging once it makes Java healthy again.
     - ``error_rate``: chance (0..1) that a request fails with ``error_status``.
     - ``fail_next``: the next N requests fail for sure (counts down), before ``error_rate``.
     - ``error_status``/``error_body``: how a failure looks: Java's JSON error body
@@ -42,7 +49,8 @@ class Faults:
     - ``retry_after_s``: if set, failures carry a ``Retry-After`` header.
     - ``only_paths``: path prefixes relative to ``/api/v1`` (e.g. ``"/sales"``) the
       faults apply to; empty means every path.
-    - ``seed``: seed of the error draw; :meth:`reset` restarts the sequence.
+    - ``seed``: seed of the error draw; :meth:`reset` or a new seed restarts every
+      path's sequence.
     """
 
     latency_s: float = 0.0
@@ -54,11 +62,11 @@ class Faults:
     retry_after_s: float | None = None
     only_paths: tuple[str, ...] = ()
     seed: int = 0
-    _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False, compare=False)
+    #: Requests seen so far per path (the draw's position in that path's sequence).
+    _drawn: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._check()
-        self._rng = random.Random(self.seed)
 
     def reset(self) -> None:
         """Back to a healthy service, RNG restarted."""
@@ -90,7 +98,7 @@ class Faults:
                 setattr(self, name, value)
             raise
         if "seed" in changes:
-            self._rng = random.Random(self.seed)
+            self._drawn = {}
 
     def as_json(self) -> dict[str, Any]:
         """The settings as JSON-ready values (for ``GET /__standin/faults``)."""
@@ -101,6 +109,15 @@ class Faults:
     def applies_to(self, path: str) -> bool:
         return not self.only_paths or any(path.startswith(p) for p in self.only_paths)
 
+    async def delay(self, path: str) -> None:
+        """Wait ``latency_s`` (as it is now, re-read every tenth of a second) for ``path``."""
+        started = time.monotonic()
+        while self.applies_to(path):
+            left = self.latency_s - (time.monotonic() - started)
+            if left <= 0:
+                return
+            await anyio.sleep(min(left, 0.1))
+
     def decide(self, path: str) -> Decision:
         """What happens to the request for ``path`` (relative to ``/api/v1``)."""
         if not self.applies_to(path):
@@ -110,9 +127,15 @@ class Faults:
         if self.fail_next > 0:
             self.fail_next -= 1
             return "error"
-        if self.error_rate > 0 and self._rng.random() < self.error_rate:
+        if self.error_rate > 0 and self._draw(path) < self.error_rate:
             return "error"
         return "pass"
+
+    def _draw(self, path: str) -> float:
+        """The path's next number in [0, 1) of its own seeded sequence."""
+        n = self._drawn.get(path, 0)
+        self._drawn[path] = n + 1
+        return random.Random(f"{self.seed}|{path}|{n}").random()
 
     def _check(self) -> None:
         if not 0.0 <= self.error_rate <= 1.0:
