@@ -232,6 +232,24 @@ class AlertQuery:
         found = await info.context.runtime.alerts.recent_alerts(limit, min_severity)
         return [Alert.of(a) for a in found]
 
+    @strawberry.field(
+        description=(
+            "How many alerts are kept (the latest 10,000 by default) at or above a severity: "
+            "the total a list of the most recent ones is part of."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
+    async def alert_count(
+        self,
+        info: Info,
+        min_severity: Annotated[
+            Severity,  # type: ignore[valid-type]
+            strawberry.argument(description="Only alerts of this severity or above."),
+        ] = model.Severity.LOW,
+    ) -> int:
+        info.context.state.shareable = False  # new alerts arrive any second
+        return await info.context.runtime.alerts.alert_count(min_severity)
+
 
 @strawberry.type
 class AlertMutation:
