@@ -81,9 +81,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"Dashboard: http://{host}:{port}/dashboard   GraphiQL: http://{host}:{port}/graphql")
         print("Paste a token below into the Token field of either page:")
         for role in Role:
-            print(
-                f'{role.value:5} {{"Authorization": "Bearer {mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)}"}}'
-            )
+            print(token_line(role, mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)))
         sys.stdout.flush()
     from .otel import configure_tracing
 
@@ -100,6 +98,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_max_size=settings.ws_max_message_bytes,
     )
     return 0
+
+
+def token_line(role: Role, token: str) -> str:
+    """What ``serve`` prints per role; the dashboard and GraphiQL take the whole line."""
+    return f'{role.value:5} {{"Authorization": "Bearer {token}"}}'
 
 
 def _standin(settings: Settings, args: argparse.Namespace) -> int:

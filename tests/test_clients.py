@@ -51,7 +51,10 @@ NPM = shutil.which("npm")
 #: Marks the README code blocks that are files here: ``<!-- tests/clients/readme/x.mjs -->``.
 MIRROR = re.compile(r"<!-- (tests/clients/readme/[\w.-]+) -->\n```\w*\n(.*?)```", re.S)
 
-pytestmark = pytest.mark.skipif(NODE is None or NPM is None, reason="Node.js is not installed")
+pytestmark = [
+    pytest.mark.skipif(NODE is None or NPM is None, reason="Node.js is not installed"),
+    pytest.mark.timeout(300),  # the first test also waits for `npm ci`
+]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from support import error_codes, graphql
 
 from salesflow_graphql.sor.standin import StandIn
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 async def _java(standin: StandIn, token: str, path: str, **params: object) -> object:
@@ -309,3 +312,20 @@ async def test_partial_week_buckets_are_marked_and_never_start_before_the_range(
     assert trend[0]["start"] == start.isoformat() and trend[0]["period"] < start.isoformat()
     assert trend[-1]["end"] == end.isoformat()
     assert all(date.fromisoformat(p["start"]).weekday() == 0 for p in trend[1:])
+
+
+async def test_the_readme_try_it_query_shows_data_on_the_demo_shop(
+    gateway: httpx.AsyncClient, user_token: str
+) -> None:
+    section = README[README.index("## Try it") :]
+    query = section[section.index("```graphql\n") + 11 : section.index("```\n", 12)]
+    answer = await graphql(gateway, query, user_token)
+    assert "errors" not in answer, answer
+    sales, stock = answer["data"]["salesAnalytics"], answer["data"]["stockAnalytics"]
+    for name, rows in (
+        ("trend", sales["trend"]),
+        ("topProducts", sales["topProducts"]),
+        ("categories", sales["categories"]),
+        ("items", stock["items"]),
+    ):
+        assert rows, f"README's Try it: {name} is empty on the demo shop"
