@@ -36,6 +36,11 @@ AlertKind = strawberry.enum(
         "product sold recently), STOCKOUT_RISK (days of cover below the lead time)."
     ),
 )
+#: The ``minSeverity`` argument of the alerts query, their count and the subscription.
+MinSeverity = Annotated[
+    Severity,  # type: ignore[valid-type]
+    strawberry.argument(description="Only alerts of this severity or above."),
+]
 AlertLevel = strawberry.enum(
     model.SubjectLevel,
     name="AlertLevel",
@@ -221,10 +226,7 @@ class AlertQuery:
         limit: Annotated[
             int, strawberry.argument(description=f"How many, 1 to {MAX_RECENT}.")
         ] = 50,
-        min_severity: Annotated[
-            Severity,  # type: ignore[valid-type]
-            strawberry.argument(description="Only alerts of this severity or above."),
-        ] = model.Severity.LOW,
+        min_severity: MinSeverity = model.Severity.LOW,
     ) -> list[Alert]:
         info.context.state.shareable = False  # new alerts arrive any second
         if not 1 <= limit <= MAX_RECENT:
@@ -242,10 +244,7 @@ class AlertQuery:
     async def alert_count(
         self,
         info: Info,
-        min_severity: Annotated[
-            Severity,  # type: ignore[valid-type]
-            strawberry.argument(description="Only alerts of this severity or above."),
-        ] = model.Severity.LOW,
+        min_severity: MinSeverity = model.Severity.LOW,
     ) -> int:
         info.context.state.shareable = False  # new alerts arrive any second
         return await info.context.runtime.alerts.alert_count(min_severity)
@@ -277,10 +276,7 @@ class AlertSubscription:
     async def alerts(
         self,
         info: Info,
-        min_severity: Annotated[
-            Severity,  # type: ignore[valid-type]
-            strawberry.argument(description="Only alerts of this severity or above."),
-        ] = model.Severity.LOW,
+        min_severity: MinSeverity = model.Severity.LOW,
         after: Annotated[
             strawberry.ID | None,
             strawberry.argument(
