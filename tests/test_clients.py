@@ -199,9 +199,14 @@ async def test_python_gql_over_http_and_websocket_with_date_scalars(gateway: Gat
     newest, older = (alert["id"] for alert in recent["data"]["alerts"])
 
     schema = (ROOT / "schema.graphql").read_text()
-    may, alert = await usage.may_then_next_alert(url, gateway.user_token, schema, after=older)
-    trend = may["salesAnalytics"]["trend"]
-    assert trend[0]["start"] == date(2025, 5, 1) and trend[-1]["end"] == date(2025, 5, 31)
+    today = date.today()
+    end = today - timedelta(days=(today.weekday() - 1) % 7 + 7)  # a past Tuesday
+    start = end - timedelta(days=27)  # a Wednesday: the first and last weeks are cut
+    weeks, alert = await usage.weeks_then_next_alert(
+        url, gateway.user_token, schema, start, end, after=older
+    )
+    trend = weeks["salesAnalytics"]["trend"]
+    assert trend[0]["start"] == start and trend[-1]["end"] == end
     assert [p["complete"] for p in trend] == [False, True, True, True, False]
     assert alert["id"] == newest and isinstance(alert["detectedAt"], datetime)
     assert alert["detectedAt"].tzinfo is not None

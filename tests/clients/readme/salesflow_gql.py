@@ -26,6 +26,12 @@ def salesflow_client(url: str, token: str, schema_sdl: str, *, websocket: bool =
             init_payload=auth,
             subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
         )
-    else:
-        transport = HTTPXAsyncTransport(url=url, headers=auth)
-    return Client(transport=transport, schema=schema, serialize_variables=True, parse_results=True)
+    else:  # a query may run up to the gateway's 30 s (SALESFLOW_REQUEST_TIMEOUT_S): wait for it
+        transport = HTTPXAsyncTransport(url=url, headers=auth, timeout=35)
+    return Client(
+        transport=transport,
+        schema=schema,
+        serialize_variables=True,
+        parse_results=True,
+        execute_timeout=35,
+    )
