@@ -1,7 +1,7 @@
 # The project's own commands. `make test` is what CI runs.
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install run test bench schema lint
+.PHONY: install run test bench schema release-schema lint
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -21,6 +21,10 @@ bench: install
 
 schema: install
 	$(UV) run salesflow-graphql export-schema --out schema.graphql
+
+# A release: schema.graphql becomes the schema clients build against (refused if it breaks them).
+release-schema: schema
+	$(UV) run salesflow-graphql check-schema --release
 
 lint: install
 	$(UV) run ruff check salesflow_graphql tests bench

@@ -106,6 +106,10 @@ class AlertBus(ABC):
         """The newest ``limit`` alerts at or above ``min_severity``, newest first."""
 
     @abstractmethod
+    async def count(self, min_severity: Severity = Severity.LOW) -> int:
+        """How many alerts the log keeps at or above ``min_severity``."""
+
+    @abstractmethod
     async def _tail(self) -> AlertId:
         """The id of the newest alert in the log, or (0, 0)."""
 
@@ -181,6 +185,9 @@ class MemoryAlertBus(AlertBus):
                 found.append(alert)
         return found
 
+    async def count(self, min_severity: Severity = Severity.LOW) -> int:
+        return sum(1 for alert in self._log if alert.severity.at_least(min_severity))
+
     async def _tail(self) -> AlertId:
         return self._log[-1].order_key if self._log else (0, 0)
 
@@ -241,6 +248,23 @@ class RedisAlertBus(AlertBus):
         except Exception as exc:
             raise UpstreamUnavailable("The alert stream (Redis) is not answering.") from exc
         return found
+
+    async def count(self, min_severity: Severity = Severity.LOW) -> int:
+        try:
+            if min_severity is Severity.LOW:
+                return int(await self.redis.xlen(self.stream))
+            counted, lower = 0, "-"
+            # The stream is capped (maxlen), so this scan is bounded too.
+            while True:
+                entries = await self.redis.xrange(self.stream, lower, "+", count=PAGE)
+                for raw_id, fields in entries:
+                    alert = _decode(raw_id, fields)
+                    counted += alert is not None and alert.severity.at_least(min_severity)
+                if len(entries) < PAGE:
+                    return counted
+                lower = "(" + _text(entries[-1][0])
+        except Exception as exc:
+            raise UpstreamUnavailable("The alert stream (Redis) is not answering.") from exc
 
     async def _tail(self) -> AlertId:
         try:

@@ -1,4 +1,4 @@
-"""``salesflow-graphql``: serve the gateway, run the Java stand-in, mint tokens, export the schema."""
+"""``salesflow-graphql``: serve the gateway, run the Java stand-in, mint tokens, export and check the schema."""
 
 from __future__ import annotations
 
@@ -43,6 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     export = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
 
+    check = commands.add_parser(
+        "check-schema",
+        help="compare schema.graphql with schema.released.graphql (fails on breaking changes)",
+    )
+    check.add_argument("--root", type=Path, default=Path(), help="folder of the two files")
+    check.add_argument(
+        "--release", action="store_true", help="then make schema.graphql the released schema"
+    )
+
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -55,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         "standin": _standin,
         "token": _token,
         "export-schema": _export_schema,
+        "check-schema": _check_schema,
         "worker": _worker,
     }[args.command](settings, args)
 
@@ -71,9 +81,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"Dashboard: http://{host}:{port}/dashboard   GraphiQL: http://{host}:{port}/graphql")
         print("Paste a token below into the Token field of either page:")
         for role in Role:
-            print(
-                f'{role.value:5} {{"Authorization": "Bearer {mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)}"}}'
-            )
+            print(token_line(role, mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)))
         sys.stdout.flush()
     from .otel import configure_tracing
 
@@ -90,6 +98,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_max_size=settings.ws_max_message_bytes,
     )
     return 0
+
+
+def token_line(role: Role, token: str) -> str:
+    """What ``serve`` prints per role; the dashboard and GraphiQL take the whole line."""
+    return f'{role.value:5} {{"Authorization": "Bearer {token}"}}'
 
 
 def _standin(settings: Settings, args: argparse.Namespace) -> int:
@@ -154,4 +167,22 @@ def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
         args.out.write_text(sdl)
     else:
         sys.stdout.write(sdl)
+    return 0
+
+
+def _check_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from .graphql.compatibility import CURRENT_SCHEMA, RELEASED_SCHEMA, compare_files
+
+    changes = compare_files(args.root)
+    print(changes.report())
+    if changes.breaking:
+        print(
+            f"{CURRENT_SCHEMA} breaks clients of {RELEASED_SCHEMA}: deprecate first, "
+            "remove in a later release.",
+            file=sys.stderr,
+        )
+        return 1
+    if args.release:
+        (args.root / RELEASED_SCHEMA).write_text((args.root / CURRENT_SCHEMA).read_text())
+        print(f"{RELEASED_SCHEMA} is now {CURRENT_SCHEMA}.")
     return 0

@@ -190,3 +190,20 @@ async def test_subscriptions_per_connection_are_limited(
                 )
     finally:
         await runtime.close()
+
+
+async def test_alert_count_is_the_total_the_recent_list_is_part_of(
+    served: tuple[Runtime, str], user_token: str, admin_token: str
+) -> None:
+    _, url = served
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        raised = (await graphql(client, RUN_CHECK, admin_token))["data"]["runAnomalyCheck"]
+        answer = await graphql(
+            client,
+            "{ all: alertCount high: alertCount(minSeverity: HIGH)"
+            " recent: alerts(limit: 30) { id } highs: alerts(limit: 500, minSeverity: HIGH) { id } }",
+            user_token,
+        )
+    data = answer["data"]
+    assert data["all"] == len(raised["alerts"]) > 30 == len(data["recent"])
+    assert data["high"] == len(data["highs"]) < data["all"]

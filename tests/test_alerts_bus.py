@@ -65,6 +65,16 @@ async def test_ids_grow_and_recent_alerts_come_newest_first(bus: AlertBus) -> No
     assert recent[0] == published[3]
 
 
+async def test_the_count_is_every_kept_alert_at_or_above_a_severity(bus: AlertBus) -> None:
+    assert await bus.count() == 0
+    severities = [Severity.LOW, Severity.HIGH, Severity.MEDIUM, Severity.CRITICAL, Severity.LOW]
+    for i, severity in enumerate(severities * 120):  # 600: more than one page of the stream
+        await bus.publish(synthetic_alert(f"SKU-{i}", severity=severity))
+    assert await bus.count() == 600
+    assert await bus.count(Severity.MEDIUM) == 360
+    assert await bus.count(Severity.CRITICAL) == 120
+
+
 async def test_a_subscriber_gets_new_alerts_only_each_once_in_order(bus: AlertBus) -> None:
     await bus.publish(synthetic_alert("OLD"))
     collector = Collector(bus)

@@ -418,6 +418,72 @@ def test_month_trend_buckets_start_on_the_first_with_zero_filled_gaps() -> None:
     assert result.kpis.revenue == 18.0
 
 
+def test_cut_week_buckets_are_marked_partial_with_their_days_in_the_range() -> None:
+    # Wednesday 2024-03-13 .. Tuesday 2024-04-02: 5 + 7 + 7 + 2 days.
+    period = DateRange(date(2024, 3, 13), date(2024, 4, 2))
+    trend = analyse([], period, Granularity.WEEK).trend
+    assert [(p.period, p.start, p.end, p.days, p.complete) for p in trend] == [
+        (date(2024, 3, 11), date(2024, 3, 13), date(2024, 3, 17), 5, False),
+        (date(2024, 3, 18), date(2024, 3, 18), date(2024, 3, 24), 7, True),
+        (date(2024, 3, 25), date(2024, 3, 25), date(2024, 3, 31), 7, True),
+        (date(2024, 4, 1), date(2024, 4, 1), date(2024, 4, 2), 2, False),
+    ]
+    assert sum(p.days for p in trend) == period.days
+
+
+def test_month_buckets_know_their_month_lengths_and_a_whole_month_is_complete() -> None:
+    # 2024 is a leap year: February has 29 days.
+    period = DateRange(date(2024, 1, 20), date(2024, 4, 30))
+    trend = analyse([], period, Granularity.MONTH).trend
+    assert [(p.start, p.end, p.complete) for p in trend] == [
+        (date(2024, 1, 20), date(2024, 1, 31), False),
+        (date(2024, 2, 1), date(2024, 2, 29), True),
+        (date(2024, 3, 1), date(2024, 3, 31), True),
+        (date(2024, 4, 1), date(2024, 4, 30), True),
+    ]
+    single = analyse([], DateRange(date(2023, 12, 5), date(2023, 12, 9)), Granularity.MONTH)
+    assert [(p.start, p.end, p.days, p.complete) for p in single.trend] == [
+        (date(2023, 12, 5), date(2023, 12, 9), 5, False)
+    ]
+
+
+def test_day_buckets_are_always_complete() -> None:
+    assert all(p.complete and p.days == 1 and p.start == p.period for p in analyse([]).trend)
+
+
+def test_previous_kpis_are_the_previous_ranges_own_kpis() -> None:
+    lines = [
+        line(1, "2024-02-27T09:00:00", 1, 1, 7.00),  # the range before the previous one
+        line(2, "2024-03-05T09:00:00", 1, 2, 2.00),  # previous range (03-04 .. 03-10)
+        line(2, "2024-03-05T09:00:00", 2, 1, 3.00),
+        line(3, "2024-03-10T20:00:00", 3, 1, 5.00),
+        line(4, "2024-03-12T09:00:00", 1, 1, 2.00),  # the range
+    ]
+    result = analyse(lines)
+    direct = analyse(lines, WEEK.previous())
+    assert result.previous_kpis == direct.kpis
+    assert (result.previous_kpis.revenue, result.previous_kpis.orders) == (12.0, 2)
+    assert result.previous_kpis.previous_revenue == 7.0
+    assert result.previous_kpis.distinct_products == 3
+    assert result.kpis.previous_revenue == result.previous_kpis.revenue
+
+
+def test_a_deleted_product_is_named_and_priced_by_its_last_sale_whatever_the_range() -> None:
+    lines = [
+        line(1, "2024-03-04T09:00:00", 99, 1, 4.00, sku="GONE-1", name="Gone v1"),
+        line(2, "2024-03-12T09:00:00", 99, 2, 4.50, sku="GONE-1", name="Gone v1"),
+        line(3, "2024-03-20T09:00:00", 99, 1, 6.00, sku="GONE-2", name="Gone v2"),
+    ]
+    seen = {
+        (p.sku, p.name, p.last_unit_price)
+        for period in (WEEK.previous(), WEEK, DateRange(date(2024, 3, 4), date(2024, 3, 20)))
+        for p in analyse(lines, period).top_products
+    }
+    assert seen == {("GONE-2", "Gone v2", 6.0)}
+    # A product still in the catalogue has no such price: its own is current.
+    assert analyse([line(4, "2024-03-12T09:00:00", 1, 1, 9.0)]).top_products[0].last_unit_price == 0
+
+
 def test_items_frame_may_cover_more_days_than_asked() -> None:
     result = analyse(
         [

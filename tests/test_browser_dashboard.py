@@ -25,6 +25,9 @@ from alerts_support import synthetic_alert
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from support import wait_until
 
+from salesflow_graphql.alerts.model import Severity
+from salesflow_graphql.auth import Role
+from salesflow_graphql.cli import token_line
 from salesflow_graphql.config import Settings
 
 if TYPE_CHECKING:
@@ -300,6 +303,7 @@ async def test_a_new_alert_appears_live_and_the_feed_resumes_after_a_reconnect(
     await wait_until(lambda: bus.subscribers == 1, what="the page's subscription")
     assert subscribes == [{"min": "LOW", "after": None}]  # no alert yet: live from now on
 
+    await page.get_by_test_id("alerts-order").get_by_text("Newest").click()
     run = _data(await live_gateway.graphql(RUN_CHECK, token=live_gateway.admin_token))
     raised = run["runAnomalyCheck"]["alerts"]
     assert raised, "the demo shop should raise alerts"
@@ -308,10 +312,11 @@ async def test_a_new_alert_appears_live_and_the_feed_resumes_after_a_reconnect(
     await newest.wait_for(timeout=2_000)
     assert time.monotonic() - started < 2.0
 
-    async def all_shown() -> bool:
-        return await page.get_by_test_id("alert-item").count() == min(len(raised), 150)
-
-    await wait_until(all_shown, timeout=5, what="every alert in the feed")
+    # Every alert counted, the first 30 shown: "30 of N".
+    count = page.locator(f"[data-role=alert-count][data-total='{len(raised)}']")
+    await count.wait_for(timeout=5_000)
+    assert await count.inner_text() == f"30 of {len(raised)}"
+    assert await page.get_by_test_id("alert-item").count() == 30
     first = page.get_by_test_id("alert-item").first
     assert await first.get_attribute("data-alert-id") == raised[-1]["id"]  # newest first
     await browser_page.screenshot("live")
@@ -319,7 +324,7 @@ async def test_a_new_alert_appears_live_and_the_feed_resumes_after_a_reconnect(
     # The socket drops; an alert raised meanwhile is replayed on reconnect (`after`).
     await page.evaluate("globalThis.salesflowDashboard.live.client.terminate()")
     await page.locator("[data-testid=live-status][data-state=reconnecting]").wait_for()
-    missed = await bus.publish(synthetic_alert("DASH-MISSED"))
+    missed = await bus.publish(synthetic_alert("DASH-MISSED", severity=Severity.CRITICAL))
     await page.locator("[data-testid=live-status][data-state=live]").wait_for()
     await page.locator(f"[data-testid=alert-item][data-alert-id='{missed.id}']").wait_for(
         timeout=5_000
@@ -377,4 +382,156 @@ async def test_java_down_shows_a_readable_error_then_recovers(
     assert "cached" in await banner.inner_text()
     assert await page.get_by_test_id("reorder-item").count() > 0
     await _settle(page)
+    browser_page.assert_clean()
+
+
+# --- issue 15: the polish a new user asked for ----------------------------------------------
+
+SALES_WITH_PREVIOUS = """query($range: DateRangeInput, $g: Granularity!) {
+  salesAnalytics(range: $range, granularity: $g, top: 8) {
+    range { start end } kpis { revenue orders unitsSold averageOrderValue }
+    previousKpis { revenue orders unitsSold averageOrderValue }
+    trend { start end days complete } } }"""
+STOCK_KPIS = """{ stockAnalytics { kpis { outOfStock lowStock reorderNeeded }
+  items { status suggestedReorderQuantity } } }"""
+ALERT_COUNTS = """{ all: alertCount critical: alertCount(minSeverity: CRITICAL)
+  alerts(limit: 500) { id severity } }"""
+
+
+async def test_sign_in_takes_the_whole_line_serve_prints_in_both_pages(
+    live_gateway: LiveGateway, browser_page: GuardedPage
+) -> None:
+    line = token_line(Role.USER, live_gateway.user_token)
+    page = browser_page.page
+    await page.goto(live_gateway.url + "/dashboard")
+    await page.get_by_test_id("token-input").fill(line)
+    await page.get_by_test_id("token-submit").click()
+    await page.locator("body[data-ready=true]").wait_for()
+    assert await page.get_by_test_id("user-role").inner_text() == "USER"
+    stored = await page.evaluate("sessionStorage.getItem('salesflow.token')")
+    assert stored == live_gateway.user_token
+
+    # GraphiQL reads a paste with the very same function.
+    await page.goto(live_gateway.url + "/graphql")
+    await page.click("#sf-token-forget")
+    await page.fill("#sf-token-input", line)
+    await page.click("#sf-token-use")
+    await page.locator("#sf-token-status", has_text="USER").wait_for()
+    assert await page.evaluate("sessionStorage.getItem('salesflow.token')") == stored
+    # Forgetting the token made GraphiQL ask without one (HTTP 401) before the paste.
+    assert all("401" in error for error in browser_page.console_errors)
+    browser_page.assert_clean(console=False)
+
+
+async def test_figures_come_in_one_query_with_partial_weeks_marked_and_stock_labels_that_add_up(
+    live_gateway: LiveGateway, browser_page: GuardedPage
+) -> None:
+    sales_queries: list[str] = []
+    browser_page.page.on(
+        "request",
+        lambda request: (
+            "salesAnalytics" in (request.post_data or "")
+            and sales_queries.append(request.post_data or "")
+        ),
+    )
+    page = await _open(browser_page, live_gateway, live_gateway.user_token)
+    await page.locator("[data-testid=kpi-aov] [data-change]").wait_for()
+    assert len(sales_queries) == 1, "the previous period's KPIs come with the figures"
+    sales = _data(await live_gateway.graphql(SALES_WITH_PREVIOUS, {"range": None, "g": "DAY"}))
+    sales = sales["salesAnalytics"]
+    kpis, previous = sales["kpis"], sales["previousKpis"]
+    for tile, key in (("orders", "orders"), ("units", "unitsSold"), ("aov", "averageOrderValue")):
+        shown = await page.locator(f"[data-testid=kpi-{tile}] [data-change]").get_attribute(
+            "data-change"
+        )
+        assert float(shown) == pytest.approx(kpis[key] / previous[key] - 1)
+
+    # Stock: the legend's words are the statuses', and the counts add up.
+    stock = _data(await live_gateway.graphql(STOCK_KPIS))["stockAnalytics"]
+    await page.get_by_test_id("reorder-list").wait_for()
+    reorder_status = page.locator("[data-testid=stock] .status-legend li[data-status=REORDER]")
+    assert "Low cover" in await reorder_status.inner_text()
+    assert "Reorder" not in await reorder_status.inner_text()
+    needed = page.locator("[data-testid=stock-kpis] [data-kpi=reorderNeeded] dd")
+    assert int(await needed.inner_text()) == stock["kpis"]["reorderNeeded"]
+    restock = stock["kpis"]["outOfStock"] + stock["kpis"]["reorderNeeded"]
+    assert int(await page.get_by_test_id("restock-count").inner_text()) == restock
+    assert await page.get_by_test_id("reorder-item").count() == restock
+    breakdown = await page.get_by_test_id("restock-breakdown").inner_text()
+    assert breakdown == (
+        f"{stock['kpis']['outOfStock']} out of stock + {stock['kpis']['reorderNeeded']} reorder needed"
+    )
+
+    # A Wednesday-to-Tuesday range by week: the cut first and last weeks are marked, and the
+    # first bucket starts with the range, not on the Monday before it.
+    today = date.today()
+    end = today - timedelta(days=(today.weekday() - 1) % 7 + 7)  # a past Tuesday
+    start = end - timedelta(days=27)  # a Wednesday
+    await page.get_by_test_id("range-custom").click()
+    await page.get_by_test_id("range-start").fill(start.isoformat())
+    await page.get_by_test_id("range-end").fill(end.isoformat())
+    await page.get_by_test_id("range-apply").click()
+    await page.get_by_test_id("trend-granularity").get_by_text("Week").click()
+    chart = page.locator(f"[data-testid=trend-chart][data-first-bucket='{start.isoformat()}']")
+    await chart.locator("canvas").wait_for()
+    weekly = _data(
+        await live_gateway.graphql(
+            SALES_WITH_PREVIOUS,
+            {"range": {"start": start.isoformat(), "end": end.isoformat()}, "g": "WEEK"},
+        )
+    )["salesAnalytics"]["trend"]
+    partial = [str(i) for i, point in enumerate(weekly) if not point["complete"]]
+    assert partial == ["0", str(len(weekly) - 1)]
+    assert await chart.get_attribute("data-partial") == ",".join(partial)
+    note = await page.get_by_test_id("trend-partial-note").inner_text()
+    assert "5 days" in note and "2 days" in note
+    await page.get_by_test_id("trend-card").screenshot(
+        path=str(await browser_page.screenshot("page")).replace("-page.png", "-trend.png")
+    )
+    browser_page.assert_clean()
+
+
+async def test_the_alerts_card_counts_sorts_and_filters_by_severity(
+    live_gateway: LiveGateway, browser_page: GuardedPage
+) -> None:
+    _data(await live_gateway.graphql(RUN_CHECK, token=live_gateway.admin_token))
+    counts = _data(await live_gateway.graphql(ALERT_COUNTS))
+    assert counts["all"] > 30 and counts["critical"] > 0
+    page = await _open(browser_page, live_gateway, live_gateway.user_token)
+    count = page.locator("[data-role=alert-count]")
+    await page.locator(f"[data-role=alert-count][data-total='{counts['all']}']").wait_for()
+    assert await count.inner_text() == f"30 of {counts['all']}"
+
+    rank = {"LOW": 0, "MEDIUM": 1, "HIGH": 2, "CRITICAL": 3}
+    items = page.get_by_test_id("alert-item")
+    shown = await items.evaluate_all("els => els.map(e => e.dataset.severity)")
+    assert len(shown) == 30
+    assert [rank[s] for s in shown] == sorted((rank[s] for s in shown), reverse=True)
+    assert shown[0] == "CRITICAL"  # most severe first, by default
+
+    await page.get_by_test_id("alerts-more").click()
+    assert await items.count() == min(60, counts["all"])
+
+    await page.get_by_test_id("alerts-severity").get_by_text("Critical").click()
+    await page.locator(f"[data-role=alert-count][data-total='{counts['critical']}']").wait_for()
+    await page.locator("[data-testid=alerts-card][data-subscribed=true]").wait_for()
+    severities = await items.evaluate_all("els => els.map(e => e.dataset.severity)")
+    assert set(severities) == {"CRITICAL"} and len(severities) == min(30, counts["critical"])
+    browser_page.assert_clean()
+
+
+async def test_the_page_fits_a_phone(live_gateway: LiveGateway, browser_page: GuardedPage) -> None:
+    await browser_page.page.set_viewport_size({"width": 390, "height": 844})
+    page = await _open(browser_page, live_gateway, live_gateway.user_token)
+    await page.locator("[data-testid=kpi-revenue] [data-role=value][data-value]").wait_for()
+    await page.get_by_test_id("reorder-list").wait_for()
+    await page.locator("[data-testid=top-products-table]").wait_for()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+    tile = await page.get_by_test_id("kpi-revenue").bounding_box()
+    assert tile and tile["x"] >= 0 and tile["x"] + tile["width"] <= 390
+    value = page.locator("[data-testid=kpi-revenue] [data-role=value]")
+    clipped = await value.evaluate("el => el.scrollWidth > el.clientWidth")
+    assert not clipped, "the revenue figure is cut off"
+    await browser_page.screenshot()
     browser_page.assert_clean()

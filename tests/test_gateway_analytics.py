@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from support import error_codes, graphql
 
 from salesflow_graphql.sor.standin import StandIn
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 async def _java(standin: StandIn, token: str, path: str, **params: object) -> object:
@@ -261,3 +264,68 @@ async def test_renamed_products_show_their_current_name(
         product = line["product"]
         if not product["discontinued"]:
             assert product["name"] == products[int(product["id"])]["name"]
+
+
+async def test_previous_kpis_are_what_the_previous_range_answers_on_its_own(
+    gateway: httpx.AsyncClient, user_token: str
+) -> None:
+    kpis = "revenue orders unitsSold averageOrderValue itemsPerOrder distinctProducts previousRevenue revenueChange"
+    answer = await graphql(
+        gateway,
+        f"{{ salesAnalytics {{ previousRange {{ start end }} kpis {{ {kpis} }} previousKpis {{ {kpis} }} }} }}",
+        user_token,
+    )
+    sales = answer["data"]["salesAnalytics"]
+    previous = sales["previousRange"]
+    alone = await graphql(
+        gateway,
+        f"query($r: DateRangeInput) {{ salesAnalytics(range: $r) {{ kpis {{ {kpis} }} }} }}",
+        user_token,
+        {"r": previous},
+    )
+    assert sales["previousKpis"] == alone["data"]["salesAnalytics"]["kpis"]
+    assert sales["previousKpis"]["revenue"] == sales["kpis"]["previousRevenue"] > 0
+
+
+async def test_partial_week_buckets_are_marked_and_never_start_before_the_range(
+    gateway: httpx.AsyncClient, user_token: str
+) -> None:
+    # A Wednesday to a Tuesday four weeks later: a cut week at each end.
+    today = date.today()
+    end = today - timedelta(days=(today.weekday() - 1) % 7 + 7)  # a Tuesday in the past
+    start = end - timedelta(days=27)  # a Wednesday
+    answer = await graphql(
+        gateway,
+        "query($r: DateRangeInput) { salesAnalytics(range: $r, granularity: WEEK) {"
+        " trend { period start end days complete revenue } } }",
+        user_token,
+        {"r": {"start": start.isoformat(), "end": end.isoformat()}},
+    )
+    trend = answer["data"]["salesAnalytics"]["trend"]
+    assert [(p["days"], p["complete"]) for p in trend] == [
+        (5, False),
+        (7, True),
+        (7, True),
+        (7, True),
+        (2, False),
+    ]
+    assert trend[0]["start"] == start.isoformat() and trend[0]["period"] < start.isoformat()
+    assert trend[-1]["end"] == end.isoformat()
+    assert all(date.fromisoformat(p["start"]).weekday() == 0 for p in trend[1:])
+
+
+async def test_the_readme_try_it_query_shows_data_on_the_demo_shop(
+    gateway: httpx.AsyncClient, user_token: str
+) -> None:
+    section = README[README.index("## Try it") :]
+    query = section[section.index("```graphql\n") + 11 : section.index("```\n", 12)]
+    answer = await graphql(gateway, query, user_token)
+    assert "errors" not in answer, answer
+    sales, stock = answer["data"]["salesAnalytics"], answer["data"]["stockAnalytics"]
+    for name, rows in (
+        ("trend", sales["trend"]),
+        ("topProducts", sales["topProducts"]),
+        ("categories", sales["categories"]),
+        ("items", stock["items"]),
+    ):
+        assert rows, f"README's Try it: {name} is empty on the demo shop"

@@ -151,6 +151,10 @@ class BusinessAlertService:
         """The newest alerts, newest first."""
         return await self.bus.recent(limit, min_severity)
 
+    async def alert_count(self, min_severity: Severity) -> int:
+        """How many alerts are kept (the stream's last ``alert_stream_maxlen``) at this severity."""
+        return await self.bus.count(min_severity)
+
     async def close(self) -> None:
         await self.bus.close()
         await self.ledger.close()

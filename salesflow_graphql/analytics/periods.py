@@ -8,7 +8,9 @@ bucket on the 1st, so the first bucket is the one containing ``range.start``
 and its ``period`` is the calendar start of that bucket, which may precede
 ``range.start`` (e.g. the Monday on or before it). Only days inside the range
 are ever counted, so the first and last buckets may be partial. Aligned labels
-keep a chart's buckets identical whichever range a dashboard asks for.
+keep a chart's buckets identical whichever range a dashboard asks for;
+:func:`bucket_spans` tells which days of each bucket were counted, so a chart
+can label a bucket by its first counted day and mark the partial ones.
 """
 
 from __future__ import annotations
@@ -138,3 +140,35 @@ def _bucket_layout(period: DateRange, granularity: Granularity) -> tuple[np.ndar
         day_bucket = days
     starts = np.unique(day_bucket)
     return starts, np.searchsorted(starts, day_bucket).astype(np.intp)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpan:
+    """The days of a trend bucket that lie in the range, and whether that is all of them."""
+
+    start: date
+    end: date
+    complete: bool
+
+
+def bucket_spans(period: DateRange, granularity: Granularity) -> list[BucketSpan]:
+    """Per bucket of ``period``: its first and last day inside the range, and ``complete``.
+
+    Only the first and the last WEEK or MONTH bucket can be partial (cut by the range's
+    start or end); DAY buckets are always complete.
+    """
+    spans = []
+    for start in bucket_starts(period, granularity):
+        calendar_end = _bucket_end(start, granularity)
+        first, last = max(start, period.start), min(calendar_end, period.end)
+        spans.append(BucketSpan(first, last, first == start and last == calendar_end))
+    return spans
+
+
+def _bucket_end(start: date, granularity: Granularity) -> date:
+    if granularity is Granularity.WEEK:
+        return start + timedelta(days=6)
+    if granularity is Granularity.MONTH:
+        following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return following - timedelta(days=1)
+    return start

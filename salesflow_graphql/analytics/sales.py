@@ -8,13 +8,19 @@ Choices where API.md is silent:
   ``sold_at`` is only used to find a deleted product's latest snapshot.
 - Products are grouped by ``product_id``. ``sku``/``name`` are the current
   catalogue values; for a product no longer in the catalogue they are the
-  snapshot of its latest line in the range (latest ``sold_at``, then highest
-  ``sale_id``). Using the range, not the whole frame, keeps the answer
-  independent of how much extra history the caller fetched.
+  snapshot of its latest line in the frame (latest ``sold_at``, then highest
+  ``sale_id``), and ``last_unit_price`` that line's unit price. The frame runs
+  from before the range to today, so that is the product's last sale ever:
+  every range names a deleted product the same way (a client cache keyed by
+  the product id never sees two versions of it).
 - A product's category is the inventory row of that resolved sku; a missing
   row or an empty category is "Uncategorized".
 - Money is rounded to cents (half to even) at the end; rankings compare the
   rounded revenue so equal-looking revenues fall to the sku/name tie-break.
+- Trend buckets are calendar aligned (see :mod:`.periods`); each says which
+  of its days lie in the range and whether that is all of them (``complete``).
+- ``previous_kpis`` are the previous range's KPIs, compared in turn with the
+  range before it, so the items must reach back three ranges.
 - Ratios (itemsPerOrder, revenueChange, shareOfRevenue) are not rounded.
   revenueChange is None when the previous revenue rounds to 0.00, as clients
   then see ``previousRevenue: 0``.
@@ -30,7 +36,13 @@ import pandas as pd
 
 from salesflow_graphql.analytics.frames import as_text, epoch_days
 from salesflow_graphql.analytics.money import cents, cents_list
-from salesflow_graphql.analytics.periods import DateRange, Granularity, bucket_of_day, epoch_day
+from salesflow_graphql.analytics.periods import (
+    DateRange,
+    Granularity,
+    bucket_of_day,
+    bucket_spans,
+    epoch_day,
+)
 from salesflow_graphql.errors import BadUserInput
 
 UNCATEGORIZED = "Uncategorized"
@@ -52,17 +64,24 @@ class SalesKpis:
 
 @dataclass(frozen=True, slots=True)
 class SalesPoint:
-    """One trend bucket; ``period`` is the bucket's calendar start."""
+    """One trend bucket: ``period`` is its calendar start, ``start``..``end`` its days in the range."""
 
     period: date
     revenue: float
     orders: int
     units_sold: int
+    start: date
+    end: date
+    complete: bool
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
 
 
 @dataclass(frozen=True, slots=True)
 class ProductSales:
-    """A product's sales in the range; sku/name are current (snapshot if deleted)."""
+    """A product's sales in the range; sku/name are current (last sale's if deleted)."""
 
     product_id: int
     sku: str
@@ -71,6 +90,8 @@ class ProductSales:
     units_sold: int
     orders: int
     share_of_revenue: float
+    #: The unit price on the product's last sale line when it is no longer in the catalogue, else 0.
+    last_unit_price: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +111,7 @@ class SalesAnalytics:
     range: DateRange
     previous_range: DateRange
     kpis: SalesKpis
+    previous_kpis: SalesKpis
     trend: list[SalesPoint]
     top_products: list[ProductSales]
     categories: list[CategorySales]
@@ -112,29 +134,46 @@ def compute_sales_analytics(
         raise BadUserInput(f"top must be >= 0, got {top}", field="top")
     previous = period.previous()
     sale_day = epoch_days(items["sale_date"])
-    first_day = epoch_day(period.start)
-    in_previous = (sale_day >= epoch_day(previous.start)) & (sale_day < first_day)
-    rows = np.flatnonzero((sale_day >= first_day) & (sale_day <= epoch_day(period.end)))
-
     subtotal_all = items["subtotal"].to_numpy(dtype=np.float64)
-    previous_revenue = float(subtotal_all[in_previous].sum())
-    lines = _Lines(
-        rows=rows,
-        day_offset=sale_day[rows] - first_day,
-        subtotal=subtotal_all[rows],
-        quantity=items["quantity"].to_numpy(dtype=np.int64)[rows],
-        sale_codes=pd.factorize(items["sale_id"].to_numpy(dtype=np.int64)[rows])[0],
-        product_ids=items["product_id"].to_numpy(dtype=np.int64)[rows],
-    )
+    lines = _lines_of(items, sale_day, subtotal_all, period)
+    previous_lines = _lines_of(items, sale_day, subtotal_all, previous)
     products = _product_totals(lines, items, catalogue, inventory)
     revenue = float(lines.subtotal.sum())
+    previous_revenue = float(previous_lines.subtotal.sum())
     return SalesAnalytics(
         range=period,
         previous_range=previous,
         kpis=_kpis(lines, revenue, previous_revenue, products.count),
+        previous_kpis=_kpis(
+            previous_lines,
+            previous_revenue,
+            _revenue_of(sale_day, subtotal_all, previous.previous()),
+            len(np.unique(previous_lines.product_ids)),
+        ),
         trend=_trend(lines, period, granularity),
         top_products=_top_products(products, revenue, top),
         categories=_categories(products, revenue),
+    )
+
+
+def _in_range(sale_day: np.ndarray, period: DateRange) -> np.ndarray:
+    return (sale_day >= epoch_day(period.start)) & (sale_day <= epoch_day(period.end))
+
+
+def _revenue_of(sale_day: np.ndarray, subtotal: np.ndarray, period: DateRange) -> float:
+    return float(subtotal[_in_range(sale_day, period)].sum())
+
+
+def _lines_of(
+    items: pd.DataFrame, sale_day: np.ndarray, subtotal: np.ndarray, period: DateRange
+) -> _Lines:
+    rows = np.flatnonzero(_in_range(sale_day, period))
+    return _Lines(
+        day_offset=sale_day[rows] - epoch_day(period.start),
+        subtotal=subtotal[rows],
+        quantity=items["quantity"].to_numpy(dtype=np.int64)[rows],
+        sale_codes=pd.factorize(items["sale_id"].to_numpy(dtype=np.int64)[rows])[0],
+        product_ids=items["product_id"].to_numpy(dtype=np.int64)[rows],
     )
 
 
@@ -142,7 +181,6 @@ def compute_sales_analytics(
 class _Lines:
     """The item lines of the range, as aligned numpy arrays."""
 
-    rows: np.ndarray  # positions in the items frame
     day_offset: np.ndarray  # 0 = period.start
     subtotal: np.ndarray
     quantity: np.ndarray
@@ -161,6 +199,7 @@ class _ProductTotals:
     product_id: np.ndarray
     sku: list[str]
     name: list[str]
+    last_unit_price: np.ndarray
     category: list[str]
     revenue: np.ndarray
     units: np.ndarray
@@ -195,9 +234,22 @@ def _trend(lines: _Lines, period: DateRange, granularity: Granularity) -> list[S
     units = _int_sums(bucket, lines.quantity, buckets)
     orders = _distinct_pairs(lines.sale_codes, bucket, buckets)
     return [
-        SalesPoint(period=start, revenue=money, orders=int(o), units_sold=int(u))
-        for start, money, o, u in zip(
-            starts, cents_list(revenue.tolist()), orders, units, strict=True
+        SalesPoint(
+            period=start,
+            revenue=money,
+            orders=int(o),
+            units_sold=int(u),
+            start=span.start,
+            end=span.end,
+            complete=span.complete,
+        )
+        for start, span, money, o, u in zip(
+            starts,
+            bucket_spans(period, granularity),
+            cents_list(revenue.tolist()),
+            orders,
+            units,
+            strict=True,
         )
     ]
 
@@ -207,11 +259,12 @@ def _product_totals(
 ) -> _ProductTotals:
     codes, product_ids = pd.factorize(lines.product_ids)
     count = len(product_ids)
-    sku, name = _product_labels(codes, np.asarray(product_ids), lines, items, catalogue)
+    sku, name, last_price = _product_labels(np.asarray(product_ids), items, catalogue)
     return _ProductTotals(
         product_id=np.asarray(product_ids, dtype=np.int64),
         sku=sku,
         name=name,
+        last_unit_price=last_price,
         category=_categories_of(sku, inventory),
         revenue=np.bincount(codes, weights=lines.subtotal, minlength=count),
         units=_int_sums(codes, lines.quantity, count),
@@ -220,24 +273,26 @@ def _product_totals(
 
 
 def _product_labels(
-    codes: np.ndarray,
-    product_ids: np.ndarray,
-    lines: _Lines,
-    items: pd.DataFrame,
-    catalogue: pd.DataFrame,
-) -> tuple[list[str], list[str]]:
-    """Current sku/name per product code; latest snapshot for deleted products."""
+    product_ids: np.ndarray, items: pd.DataFrame, catalogue: pd.DataFrame
+) -> tuple[list[str], list[str], np.ndarray]:
+    """Current sku/name per product; a deleted product's come from its last line in the frame.
+
+    Also the unit price of that last line for deleted products (0 for current ones).
+    """
     current = catalogue.drop_duplicates("product_id", keep="last")
     position = pd.Index(current["product_id"].to_numpy(dtype=np.int64)).get_indexer(product_ids)
     known = position >= 0
     sku = np.empty(len(product_ids), dtype=object)
     name = np.empty(len(product_ids), dtype=object)
+    last_price = np.zeros(len(product_ids), dtype=np.float64)
     sku[known] = current["sku"].to_numpy(dtype=object)[position[known]]
     name[known] = current["name"].to_numpy(dtype=object)[position[known]]
     if not known.all():
-        deleted_lines = np.flatnonzero(~known[codes])
-        line_codes = codes[deleted_lines]
-        frame_rows = lines.rows[deleted_lines]
+        # Every line of the deleted products in the frame, not only the range's.
+        deleted = pd.Index(product_ids[~known])
+        line_codes_all = deleted.get_indexer(items["product_id"].to_numpy(dtype=np.int64))
+        frame_rows = np.flatnonzero(line_codes_all >= 0)
+        line_codes = np.flatnonzero(~known)[line_codes_all[frame_rows]]
         sold_at = items["sold_at"].to_numpy()[frame_rows]
         sale_ids = items["sale_id"].to_numpy(dtype=np.int64)[frame_rows]
         # Sort by product, then time, sale id and row: the last line per product wins.
@@ -249,7 +304,8 @@ def _product_labels(
         # Take the few rows first: converting a whole string column would cost 1M objects.
         sku[latest_codes] = items["sku"].iloc[latest_rows].to_numpy(dtype=object)
         name[latest_codes] = items["product_name"].iloc[latest_rows].to_numpy(dtype=object)
-    return [as_text(value) for value in sku], [as_text(value) for value in name]
+        last_price[latest_codes] = items["unit_price"].iloc[latest_rows].to_numpy(np.float64)
+    return [as_text(value) for value in sku], [as_text(value) for value in name], last_price
 
 
 def _categories_of(skus: list[str], inventory: pd.DataFrame) -> list[str]:
@@ -273,6 +329,7 @@ def _top_products(products: _ProductTotals, total: float, top: int) -> list[Prod
             units_sold=int(products.units[i]),
             orders=int(products.orders[i]),
             share_of_revenue=_share(float(products.revenue[i]), total),
+            last_unit_price=cents(float(products.last_unit_price[i])),
         )
         for i in ranked
     ]

@@ -68,14 +68,16 @@ class SalesAnalyticsService:
         if period is None:
             period = window_ending(today, DEFAULT_RANGE_DAYS)
         else:
+            # Two ranges before it: the previous range's KPIs are compared with theirs.
             period = validated_range(
-                period.start, period.end, max_days=self.settings.max_range_days
+                period.start, period.end, max_days=self.settings.max_range_days, comparisons=2
             )
-        key = f"analytics:sales:{today}:{period.start}:{period.end}:{granularity}:{top}"
+        # v2: the result gained previous_kpis and bucket spans (older pickles lack them).
+        key = f"analytics:sales:v2:{today}:{period.start}:{period.end}:{granularity}:{top}"
 
         async def compute() -> Dated[SalesAnalytics]:
             window, catalogue, inventory = await asyncio.gather(
-                loaders.sales_since(period.previous().start),
+                loaders.sales_since(period.previous().previous().start),
                 loaders.catalogue(),
                 loaders.inventory(),
             )

@@ -17,6 +17,7 @@ from strawberry.types import Info
 from ..alerts import model
 from ..alerts.service import MAX_RECENT
 from ..errors import BadUserInput
+from ..sor.loaders import Loaders
 from .permissions import IsAdmin, IsAuthenticated
 from .products import Product
 
@@ -35,11 +36,31 @@ AlertKind = strawberry.enum(
         "product sold recently), STOCKOUT_RISK (days of cover below the lead time)."
     ),
 )
+#: The ``minSeverity`` argument of the alerts query, their count and the subscription.
+MinSeverity = Annotated[
+    Severity,  # type: ignore[valid-type]
+    strawberry.argument(description="Only alerts of this severity or above."),
+]
 AlertLevel = strawberry.enum(
     model.SubjectLevel,
     name="AlertLevel",
     description="What an alert is about: the whole shop (TOTAL), a CATEGORY or a PRODUCT.",
 )
+
+
+@strawberry.type(
+    description=(
+        "A product as it was when an alert was raised. It has no `id` on purpose: a snapshot "
+        "is not the catalogue product, and a client cache must not merge the two (the alert's "
+        "`productId` and `product` give the product itself)."
+    )
+)
+class AlertProductSnapshot:
+    sku: str = strawberry.field(description="The product's sku then.")
+    name: str = strawberry.field(description="The product's name then.")
+    price: float = strawberry.field(description="The selling price then.")
+    stock_quantity: int = strawberry.field(description="Units in stock then.")
+    low_stock_threshold: int = strawberry.field(description="The low-stock threshold then.")
 
 
 @strawberry.type(description="Something unusual in sales or stock, raised once and delivered live.")
@@ -89,25 +110,41 @@ class Alert:
     _product: strawberry.Private[model.ProductSnapshot | None]
 
     @strawberry.field(
+        description="The id of the product a product alert is about; null for category and TOTAL."
+    )
+    def product_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self._product.id)) if self._product is not None else None
+
+    @strawberry.field(
         description=(
-            "The product a product alert is about, as the catalogue had it when the alert was "
-            "raised; null for category and TOTAL alerts."
+            "The product a product alert is about, as the catalogue has it now (the same values "
+            "as everywhere else for this id); null for category and TOTAL alerts and when the "
+            "product has left the catalogue since. The values when the alert was raised are in "
+            "`productSnapshot`."
         )
     )
-    def product(self) -> Product | None:
+    async def product(self, info: Info) -> Product | None:
+        if self._product is None:
+            return None
+        dto = await info.context.loaders.products_by_id.load(self._product.id)
+        return Product.of(dto) if dto is not None else None
+
+    @strawberry.field(
+        description=(
+            "The product as the catalogue had it when the alert was raised (stock and price of "
+            "that moment); null for category and TOTAL alerts."
+        )
+    )
+    def product_snapshot(self) -> AlertProductSnapshot | None:
         snapshot = self._product
         if snapshot is None:
             return None
-        return Product(
-            id=strawberry.ID(str(snapshot.id)),
+        return AlertProductSnapshot(
             sku=snapshot.sku,
             name=snapshot.name,
             price=round(snapshot.price, 2),
             stock_quantity=snapshot.stock_quantity,
             low_stock_threshold=snapshot.low_stock_threshold,
-            description=None,
-            image_url=None,
-            discontinued=False,
         )
 
     @classmethod
@@ -189,16 +226,28 @@ class AlertQuery:
         limit: Annotated[
             int, strawberry.argument(description=f"How many, 1 to {MAX_RECENT}.")
         ] = 50,
-        min_severity: Annotated[
-            Severity,  # type: ignore[valid-type]
-            strawberry.argument(description="Only alerts of this severity or above."),
-        ] = model.Severity.LOW,
+        min_severity: MinSeverity = model.Severity.LOW,
     ) -> list[Alert]:
         info.context.state.shareable = False  # new alerts arrive any second
         if not 1 <= limit <= MAX_RECENT:
             raise BadUserInput(f"limit must be between 1 and {MAX_RECENT}", field="limit")
         found = await info.context.runtime.alerts.recent_alerts(limit, min_severity)
         return [Alert.of(a) for a in found]
+
+    @strawberry.field(
+        description=(
+            "How many alerts are kept (the latest 10,000 by default) at or above a severity: "
+            "the total a list of the most recent ones is part of."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
+    async def alert_count(
+        self,
+        info: Info,
+        min_severity: MinSeverity = model.Severity.LOW,
+    ) -> int:
+        info.context.state.shareable = False  # new alerts arrive any second
+        return await info.context.runtime.alerts.alert_count(min_severity)
 
 
 @strawberry.type
@@ -227,10 +276,7 @@ class AlertSubscription:
     async def alerts(
         self,
         info: Info,
-        min_severity: Annotated[
-            Severity,  # type: ignore[valid-type]
-            strawberry.argument(description="Only alerts of this severity or above."),
-        ] = model.Severity.LOW,
+        min_severity: MinSeverity = model.Severity.LOW,
         after: Annotated[
             strawberry.ID | None,
             strawberry.argument(
@@ -243,6 +289,12 @@ class AlertSubscription:
         try:
             async for alert in stream:
                 if alert.severity.at_least(min_severity):
+                    # A socket lives for hours, its loaders would remember the catalogue as it
+                    # was at the first alert: each alert reads the product as it is now.
+                    context = info.context
+                    context.loaders = context.state.loaders = Loaders(
+                        context.runtime.source, context.principal.token
+                    )
                     yield Alert.of(alert)
         finally:
             await stream.aclose()

@@ -58,13 +58,63 @@ class SalesKpis:
         description="revenue / previousRevenue - 1 as a fraction; null when previousRevenue is 0."
     )
 
+    @classmethod
+    def of(cls, k: sales.SalesKpis) -> SalesKpis:
+        return cls(
+            revenue=k.revenue,
+            orders=k.orders,
+            units_sold=k.units_sold,
+            average_order_value=k.average_order_value,
+            items_per_order=k.items_per_order,
+            distinct_products=k.distinct_products,
+            previous_revenue=k.previous_revenue,
+            revenue_change=k.revenue_change,
+        )
 
-@strawberry.type(description="One trend bucket.")
+
+@strawberry.type(
+    description=(
+        "One trend bucket. WEEK and MONTH buckets follow the calendar, so the first and last "
+        "may be cut by the range: `complete` is false for those, and `start`..`end` are the "
+        "days counted."
+    )
+)
 class SalesPoint:
-    period: date = strawberry.field(description="First day of the bucket.")
+    period: date = strawberry.field(
+        description=(
+            "Calendar start of the bucket (the day; the Monday for WEEK; the 1st for MONTH). "
+            "For a partial first bucket it precedes the range: label a chart with `start`."
+        )
+    )
     revenue: float = strawberry.field(description="Revenue in the bucket (days inside the range).")
     orders: int = strawberry.field(description="Sales in the bucket.")
     units_sold: int = strawberry.field(description="Units sold in the bucket.")
+    start: date = strawberry.field(
+        description="First day of the bucket inside the range (never before the range starts)."
+    )
+    end: date = strawberry.field(
+        description="Last day of the bucket inside the range (never after the range ends)."
+    )
+    days: int = strawberry.field(description="Days counted in the bucket: start..end, inclusive.")
+    complete: bool = strawberry.field(
+        description=(
+            "True when the range holds the whole calendar bucket (always for DAY); false for a "
+            "first or last WEEK/MONTH bucket cut by the range, whose figures cover fewer days."
+        )
+    )
+
+    @classmethod
+    def of(cls, point: sales.SalesPoint) -> SalesPoint:
+        return cls(
+            period=point.period,
+            revenue=point.revenue,
+            orders=point.orders,
+            units_sold=point.units_sold,
+            start=point.start,
+            end=point.end,
+            days=point.days,
+            complete=point.complete,
+        )
 
 
 @strawberry.type(description="A product's sales in the range.")
@@ -78,8 +128,7 @@ class ProductSales:
     @strawberry.field(description="The product (current catalogue values).")
     async def product(self, info: Info) -> Product:
         line = self._line
-        average_price = line.revenue / line.units_sold if line.units_sold else 0.0
-        return await product_by_id(info, line.product_id, line.sku, line.name, average_price)
+        return await product_by_id(info, line.product_id, line.sku, line.name, line.last_unit_price)
 
     @classmethod
     def of(cls, line: sales.ProductSales) -> ProductSales:
@@ -109,6 +158,12 @@ class SalesAnalytics:
         description="The same number of days just before `range`."
     )
     kpis: SalesKpis = strawberry.field(description="Headline figures.")
+    previous_kpis: SalesKpis = strawberry.field(
+        description=(
+            "Headline figures of `previousRange`, for the change of every KPI (their own "
+            "previousRevenue and revenueChange compare with the range before that)."
+        )
+    )
     trend: list[SalesPoint] = strawberry.field(
         description="Every bucket of the range, zero-filled, ascending."
     )
@@ -121,26 +176,12 @@ class SalesAnalytics:
 
     @classmethod
     def of(cls, result: sales.SalesAnalytics) -> SalesAnalytics:
-        k = result.kpis
         return cls(
             range=DateRange.of(result.range),
             previous_range=DateRange.of(result.previous_range),
-            kpis=SalesKpis(
-                revenue=k.revenue,
-                orders=k.orders,
-                units_sold=k.units_sold,
-                average_order_value=k.average_order_value,
-                items_per_order=k.items_per_order,
-                distinct_products=k.distinct_products,
-                previous_revenue=k.previous_revenue,
-                revenue_change=k.revenue_change,
-            ),
-            trend=[
-                SalesPoint(
-                    period=p.period, revenue=p.revenue, orders=p.orders, units_sold=p.units_sold
-                )
-                for p in result.trend
-            ],
+            kpis=SalesKpis.of(result.kpis),
+            previous_kpis=SalesKpis.of(result.previous_kpis),
+            trend=[SalesPoint.of(p) for p in result.trend],
             top_products=[ProductSales.of(line) for line in result.top_products],
             categories=[
                 CategorySales(
@@ -273,7 +314,7 @@ class AnalyticsQuery:
         period = None
         if range is not None:
             period = periods.validated_range(
-                range.start, range.end, max_days=ctx.runtime.settings.max_range_days
+                range.start, range.end, max_days=ctx.runtime.settings.max_range_days, comparisons=2
             )
         result = await ctx.runtime.sales_analytics.compute_sales_analytics(
             ctx.loaders, period, granularity, top

@@ -27,8 +27,8 @@ class Product:
     image_url: str | None = strawberry.field(description="Image URL, if any.")
     discontinued: bool = strawberry.field(
         description=(
-            "True when the product is no longer in the catalogue: its sku and name are the "
-            "last ones recorded on a sale, price is the average realised price, stock is 0."
+            "True when the product is no longer in the catalogue: its sku, name and price are "
+            "those of its last sale line (the same in every answer), stock and threshold are 0."
         )
     )
 
@@ -61,13 +61,13 @@ class Product:
         )
 
     @classmethod
-    def missing(cls, product_id: int, sku: str, name: str, average_price: float) -> Product:
+    def missing(cls, product_id: int, sku: str, name: str, last_price: float) -> Product:
         """A product sold in the past but deleted from the catalogue since."""
         return cls(
             id=strawberry.ID(str(product_id)),
             sku=sku,
             name=name,
-            price=round(average_price, 2),
+            price=round(last_price, 2),
             stock_quantity=0,
             low_stock_threshold=0,
             description=None,
@@ -77,14 +77,16 @@ class Product:
 
 
 async def product_by_id(
-    info: Info, product_id: int, sku: str, name: str, average_price: float
+    info: Info, product_id: int, sku: str, name: str, last_price: float
 ) -> Product:
-    """The catalogue product, or a discontinued stand-in built from the sale's snapshot."""
+    """The catalogue product, or a discontinued stand-in built from its last sale line.
+
+    Every ``Product`` with a given ``id`` carries the same values in any answer (normalized
+    client caches key products by ``id``), so only this function and ``Product.of`` make them.
+    """
     dto = await info.context.loaders.products_by_id.load(product_id)
     return (
-        Product.of(dto)
-        if dto is not None
-        else Product.missing(product_id, sku, name, average_price)
+        Product.of(dto) if dto is not None else Product.missing(product_id, sku, name, last_price)
     )
 
 

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from ..analytics.periods import DateRange, Granularity
-from ..analytics.sales import SalesAnalytics, SalesKpis, compute_sales_analytics
+from ..analytics.sales import SalesAnalytics, SalesKpis
 from ..analytics.service import SalesAnalyticsService, StockAnalyticsService
 from ..config import Settings
 from ..errors import GatewayError, UpstreamUnavailable
@@ -120,20 +120,7 @@ class ReportService:
         current = await self.sales_analytics.compute_sales_analytics(
             loaders, period, Granularity.DAY, TOP_PRODUCTS
         )
-        previous_range = period.previous()
-        window, catalogue, inventory = await asyncio.gather(
-            loaders.sales_since(previous_range.start), loaders.catalogue(), loaders.inventory()
-        )
-        previous = await asyncio.to_thread(
-            compute_sales_analytics,
-            window.items,
-            catalogue.frame,
-            inventory.frame,
-            previous_range,
-            Granularity.MONTH,
-            1,
-        )
-        return current, previous.kpis
+        return current, current.previous_kpis
 
     async def _stock(self, loaders: Loaders) -> StockSection:
         as_of, analytics = await self.stock_analytics.compute_stock_analytics(

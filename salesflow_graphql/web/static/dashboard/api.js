@@ -1,5 +1,7 @@
 // The gateway's GraphQL API over HTTP: the token, queries, multipart uploads, and errors in words.
 
+import { extractToken, readClaims } from "../shared/token.js";
+
 // Shared with the self-hosted GraphiQL page: a token pasted in one works in the other.
 const TOKEN_KEY = "salesflow.token";
 const ENDPOINT = "/graphql";
@@ -20,34 +22,9 @@ export class ApiError extends Error {
 
 // --- the token: pasted once, kept for the browser session (sessionStorage) ---
 
-/** Accepts a bare JWT, "Bearer <jwt>" or the CLI's whole {"Authorization": "Bearer <jwt>"} line. */
-export function normalizeToken(raw) {
-  let text = (raw || "").trim();
-  if (text.startsWith("{")) {
-    try {
-      const parsed = JSON.parse(text);
-      text = String(parsed.Authorization || parsed.authorization || "");
-    } catch {
-      /* not JSON after all: treat as text */
-    }
-  }
-  return text.replace(/^bearer\s+/i, "").replace(/\s+/g, "");
-}
+export { extractToken, readClaims };
 
-/** The token's claims (role, username, exp), read without verifying: the gateway verifies. */
-export function readClaims(token) {
-  try {
-    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const padded = part + "=".repeat((4 - (part.length % 4)) % 4);
-    const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
-    const claims = JSON.parse(new TextDecoder().decode(bytes));
-    return typeof claims === "object" && claims ? claims : null;
-  } catch {
-    return null;
-  }
-}
-
-export const getToken = () => normalizeToken(sessionStorage.getItem(TOKEN_KEY)) || null;
+export const getToken = () => extractToken(sessionStorage.getItem(TOKEN_KEY)) || null;
 export const setToken = (token) => sessionStorage.setItem(TOKEN_KEY, token);
 export const clearToken = () => sessionStorage.removeItem(TOKEN_KEY);
 

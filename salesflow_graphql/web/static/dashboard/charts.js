@@ -6,6 +6,7 @@ import {
   dayToSeconds,
   decimal,
   formatDay,
+  formatDayRange,
   formatShortDay,
   integer,
   isoDay,
@@ -129,12 +130,46 @@ function verticalFill(color, top, bottom) {
   };
 }
 
-const GRANULARITY_LABEL = { DAY: "Day", WEEK: "Week of", MONTH: "Month of" };
+const GRANULARITY_LABEL = { DAY: "Day", WEEK: "Week", MONTH: "Month" };
+const BUCKET_DAYS = { WEEK: 7, MONTH: null };
 
-/** Revenue (area, left axis) and orders (line, right axis) per trend bucket. */
+/** "Nov 7", "Nov 7 – 9 (partial: 3 of 7 days)": what a trend bucket covers. */
+export function bucketLabel(point, granularity) {
+  if (granularity === "DAY" || point.start === point.end) return formatDay(point.start);
+  const span = formatDayRange(point.start, point.end);
+  if (point.complete) return span;
+  const whole = BUCKET_DAYS[granularity];
+  return `${span} (partial: ${point.days}${whole ? ` of ${whole}` : ""} days)`;
+}
+
+/**
+ * Revenue (area, left axis) and orders (line, right axis) per trend bucket, placed at the
+ * bucket's first day in the range. Buckets the range cuts short (the first and last WEEK or
+ * MONTH ones) hold fewer days: their revenue is drawn dashed with hollow points, so that the
+ * dip they make at the ends does not read as a fall in sales.
+ */
 export function drawTrend(chart, trend, granularity) {
-  const xs = trend.map((p) => dayToSeconds(p.period));
+  const xs = trend.map((p) => dayToSeconds(p.start));
   const few = trend.length <= 45;
+  const partial = trend.map((p) => !p.complete);
+  // The dashed series also takes the complete neighbours of partial buckets, so lines join.
+  const nearPartial = (i) => partial[i] || partial[i - 1] || partial[i + 1];
+  const whole = trend.map((p, i) => (partial[i] ? null : p.revenue));
+  const cut = trend.map((p, i) => (nearPartial(i) ? p.revenue : null));
+  chart.el.dataset.partial = partial.flatMap((flag, i) => (flag ? [i] : [])).join(",");
+  chart.el.dataset.firstBucket = trend.length ? trend[0].start : "";
+  const hollow = { show: true, size: 6, width: 1.5, fill: "#FFFFFF", stroke: COLORS.primary };
+  const partialSeries = {
+    label: "Partial",
+    scale: "money",
+    stroke: COLORS.primary,
+    width: 1.5,
+    dash: [4, 4],
+    fill: verticalFill("31, 78, 121", 0.08, 0.01),
+    points: { ...hollow, filter: (u, seriesIdx, show) => (show ? partial.flatMap((f, i) => (f ? [i] : [])) : null) },
+    value: (u, v, _series, idx) => (idx != null && partial[idx] ? `${trend[idx].days} days` : "–"),
+  };
+  const anyPartial = partial.some(Boolean); // only WEEK and MONTH buckets can be cut short
   chart.draw(
     {
       cursor: { y: false, points: { size: 7 } },
@@ -148,7 +183,7 @@ export function drawTrend(chart, trend, granularity) {
       series: [
         {
           label: GRANULARITY_LABEL[granularity] || "Period",
-          value: (u, v) => (v == null ? "–" : formatDay(secondsToIso(v))),
+          value: (u, v, _series, idx) => (idx == null || !trend[idx] ? "–" : bucketLabel(trend[idx], granularity)),
         },
         {
           label: "Revenue",
@@ -157,8 +192,9 @@ export function drawTrend(chart, trend, granularity) {
           width: 2,
           fill: verticalFill("31, 78, 121", 0.2, 0.01),
           points: { show: few, size: 4, width: 1.5 },
-          value: (u, v) => money(v),
+          value: (u, v, _series, idx) => money(idx == null ? v : trend[idx]?.revenue),
         },
+        ...(anyPartial ? [partialSeries] : []),
         {
           label: "Orders",
           scale: "orders",
@@ -170,7 +206,7 @@ export function drawTrend(chart, trend, granularity) {
         },
       ],
     },
-    [xs, trend.map((p) => p.revenue), trend.map((p) => p.orders)]
+    [xs, anyPartial ? whole : trend.map((p) => p.revenue), ...(anyPartial ? [cut] : []), trend.map((p) => p.orders)]
   );
 }
 

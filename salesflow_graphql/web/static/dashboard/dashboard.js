@@ -8,18 +8,17 @@ import {
   describeError,
   getToken,
   gql,
-  normalizeToken,
+  extractToken,
   readClaims,
   setToken,
 } from "./api.js";
 import { Chart, drawForecast, drawTrend } from "./charts.js";
-import { addDays, dayCount, formatDateTime, formatRange, formatTime } from "./format.js";
+import { addDays, dayCount, formatDateTime, formatDayRange, formatRange, formatTime } from "./format.js";
 import { UploadCard } from "./imports.js";
 import { AlertsFeed, LiveConnection, bindStatusPill } from "./live.js";
 import {
   renderCategories,
   renderForecastSummary,
-  renderKpiChanges,
   renderKpis,
   renderStock,
   renderTopProducts,
@@ -29,20 +28,20 @@ import { $, $$, chartSkeleton, emptyState, errorState, h, mount, segmented, skel
 
 // --- queries ---
 
+// One query per range: the previous period's KPIs (for every tile's change) come with it.
 const SALES = `query Sales($range: DateRangeInput, $granularity: Granularity!) {
   salesAnalytics(range: $range, granularity: $granularity, top: 8) {
     range { start end days } previousRange { start end days }
     kpis { revenue orders unitsSold averageOrderValue itemsPerOrder distinctProducts previousRevenue
       revenueChange }
-    trend { period revenue orders unitsSold }
-    topProducts { product { sku name category } revenue unitsSold orders shareOfRevenue }
+    previousKpis { revenue orders unitsSold averageOrderValue }
+    trend { period start end days complete revenue orders unitsSold }
+    topProducts { product { id sku name category } revenue unitsSold orders shareOfRevenue }
     categories { category revenue unitsSold shareOfRevenue } } }`;
-const PREVIOUS = `query PreviousPeriod($range: DateRangeInput!) {
-  salesAnalytics(range: $range, top: 1) { kpis { revenue orders unitsSold averageOrderValue } } }`;
 const STOCK = `query Stock($lead: Int!) { stockAnalytics(lookbackDays: 30, leadTimeDays: $lead) {
   asOf kpis { productCount totalUnits stockValue stockCost outOfStock lowStock reorderNeeded deadStock
     averageDaysOfCover }
-  items { product { sku name category } stockQuantity daysOfCover averageDailySales status
+  items { product { id sku name category } stockQuantity daysOfCover averageDailySales status
     suggestedReorderQuantity lastSaleDate } } }`;
 const FORECAST = `query Forecast($input: ForecastInput!) { forecast(input: $input) {
   level key metric model trainedAt history { date value } points { date value lower upper }
@@ -146,13 +145,13 @@ function askToken(reason) {
     const submit = $("[data-testid=token-submit]");
     const onSubmit = async (event) => {
       event.preventDefault();
-      const token = normalizeToken(input.value);
+      const token = extractToken(input.value);
       const claims = readClaims(token);
-      if (!token) {
+      if (!input.value.trim()) {
         error.textContent = "Paste a token first.";
         return;
       }
-      if (!claims || !claims.role) {
+      if (!token || !claims || !claims.role) {
         error.textContent = "This does not look like a SalesFlow access token (a JWT with a role).";
         return;
       }
@@ -370,18 +369,6 @@ async function loadSales() {
   $("[data-testid=updated-at]").textContent = answer.staleAt
     ? `Figures from ${formatTime(answer.staleAt)} (cached)`
     : `Updated ${formatTime(Date.now())}`;
-
-  let previous = null;
-  try {
-    const prev = await cached(`previous:${sales.previousRange.start}:${sales.previousRange.end}`, () =>
-      gql(PREVIOUS, { range: { start: sales.previousRange.start, end: sales.previousRange.end } }, { java: true })
-    );
-    previous = prev.data.salesAnalytics.kpis;
-  } catch {
-    previous = null; // the changes say so below
-  }
-  if (id !== seq.sales) return;
-  renderKpiChanges(sales, previous);
 }
 
 function renderTrend(sales, granularity, staleAt) {
@@ -395,6 +382,17 @@ function renderTrend(sales, granularity, staleAt) {
     return;
   }
   drawTrend(trendChart, sales.trend, granularity);
+  const cut = sales.trend.filter((p) => !p.complete);
+  if (cut.length) {
+    const spans = cut.map((p) => `${formatDayRange(p.start, p.end)}, ${p.days} ${p.days === 1 ? "day" : "days"}`);
+    el.append(
+      h("p", {
+        class: "chart-note",
+        testid: "trend-partial-note",
+        text: `Dashed, hollow points: ${unit}s the range cuts short (${spans.join("; ")}).`,
+      })
+    );
+  }
   if (staleAt) el.prepend(staleNote(`Cached figures from ${formatTime(staleAt)}: Java is unavailable.`));
 }
 

@@ -91,6 +91,8 @@ export const dayToSeconds = (iso) => parseDay(iso).getTime() / 1000;
 export const formatDay = (iso) => (iso ? dayFmt.format(parseDay(iso)) : DASH);
 export const formatShortDay = (iso) => (iso ? shortDayFmt.format(parseDay(iso)) : DASH);
 export const formatRange = (start, end) => dayFmt.formatRange(parseDay(start), parseDay(end));
+/** "Nov 7 – 9", "Nov 28 – Dec 4": a short span within a year. */
+export const formatDayRange = (start, end) => shortDayFmt.formatRange(parseDay(start), parseDay(end));
 export const formatTime = (value) => timeFmt.format(new Date(value));
 export const formatDateTime = (value) => dateTimeFmt.format(new Date(value));
 

@@ -85,10 +85,12 @@ export function bindStatusPill(pill, live) {
 
 // --- alerts ---
 
+// productSnapshot, not product: the feed shows what was true when the alert was raised, and it
+// keeps working while Java (the catalogue) is down.
 const ALERT_FIELDS = `id kind severity level subject metric observed expected score date
-  detectedAt message revenueAtStake product { sku name }`;
-const RECENT = `query RecentAlerts($min: Severity!) {
-  alerts(limit: 30, minSeverity: $min) { ${ALERT_FIELDS} } }`;
+  detectedAt message revenueAtStake productId productSnapshot { sku name }`;
+const RECENT = `query RecentAlerts($min: Severity!) { alertCount(minSeverity: $min)
+  alerts(limit: 100, minSeverity: $min) { ${ALERT_FIELDS} } }`;
 const SUBSCRIBE = `subscription LiveAlerts($min: Severity!, $after: ID) {
   alerts(minSeverity: $min, after: $after) { ${ALERT_FIELDS} } }`;
 const RUN_CHECK = `mutation RunCheck { runAnomalyCheck {
@@ -100,7 +102,9 @@ const KIND_TEXT = {
   STOCKOUT: "Stockout",
   STOCKOUT_RISK: "Stockout risk",
 };
-const MAX_SHOWN = 150;
+const SEVERITY_RANK = { LOW: 0, MEDIUM: 1, HIGH: 2, CRITICAL: 3 };
+const PAGE = 30; // alerts shown at first, and added by "Show more"
+const MAX_KEPT = 500; // alerts kept in the page (the oldest and least severe go first)
 
 /** Alert ids look like "1718000000000-3": compare them as (milliseconds, sequence). */
 export function compareAlertIds(a, b) {
@@ -121,6 +125,9 @@ export class AlertsFeed {
     this.list = card.querySelector("[data-testid=alerts-feed]");
     this.count = card.querySelector("[data-role=alert-count]");
     this.minSeverity = "LOW";
+    this.order = "SEVERITY"; // or "NEWEST"
+    this.limit = PAGE; // how many are shown
+    this.total = 0; // alerts the gateway keeps at this severity (alertCount, then + live ones)
     this.alerts = new Map(); // id -> alert
     this.cursor = null; // the greatest id seen: `after` on (re)subscribe
     this.ready = false; // the recent alerts are loaded; subscribing may start
@@ -144,10 +151,25 @@ export class AlertsFeed {
         { value: "LOW", label: "All" },
         { value: "MEDIUM", label: "Medium+" },
         { value: "HIGH", label: "High+" },
+        { value: "CRITICAL", label: "Critical" },
       ],
       onChange: (value) => {
         this.minSeverity = value;
         this.load();
+      },
+    });
+    const order = segmented({
+      label: "Order",
+      testid: "alerts-order",
+      value: this.order,
+      options: [
+        { value: "SEVERITY", label: "Most severe" },
+        { value: "NEWEST", label: "Newest" },
+      ],
+      onChange: (value) => {
+        this.order = value;
+        this.limit = PAGE;
+        this.render();
       },
     });
     const run = h(
@@ -162,7 +184,7 @@ export class AlertsFeed {
       },
       "Run check"
     );
-    mount(controls, filter, run);
+    mount(controls, filter, order, run);
     const note = this.card.querySelector("[data-role=alert-admin-note]");
     note.hidden = isAdmin();
   }
@@ -173,11 +195,13 @@ export class AlertsFeed {
     this.ready = false;
     this.alerts.clear();
     this.cursor = null;
+    this.limit = PAGE;
     mount(this.list, skeleton(4, { className: "feed-skeleton" }));
     try {
       const data = await gql(RECENT, { min: this.minSeverity });
       if (generation !== this.generation) return;
       for (const alert of data.alerts) this.remember(alert);
+      this.total = Math.max(data.alertCount, this.alerts.size);
       this.render();
     } catch (error) {
       if (generation !== this.generation) return;
@@ -239,31 +263,76 @@ export class AlertsFeed {
 
   receive(alert) {
     if (!this.remember(alert)) return; // replayed twice (resume overlap): shown once
-    const empty = this.list.querySelector("[data-testid=alerts-empty]");
-    if (empty) empty.remove();
-    const item = this.item(alert);
-    item.classList.add("fresh");
-    this.list.prepend(item);
-    while (this.list.children.length > MAX_SHOWN) this.list.lastElementChild.remove();
-    this.updateCount();
+    this.total += 1;
+    this.forget();
+    this.render(alert.id);
   }
 
-  render() {
-    const sorted = [...this.alerts.values()].sort((a, b) => compareAlertIds(b.id, a.id));
+  /** Keep at most MAX_KEPT alerts: drop the least urgent, oldest first. */
+  forget() {
+    if (this.alerts.size <= MAX_KEPT) return;
+    const kept = this.sorted("SEVERITY").slice(0, MAX_KEPT);
+    this.alerts = new Map(kept.map((alert) => [alert.id, alert]));
+  }
+
+  /** Alerts by severity (most severe first, then newest) or newest first. */
+  sorted(order = this.order) {
+    const newest = (a, b) => compareAlertIds(b.id, a.id);
+    const bySeverity = (a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || newest(a, b);
+    return [...this.alerts.values()].sort(order === "SEVERITY" ? bySeverity : newest);
+  }
+
+  render(freshId = null) {
+    const sorted = this.sorted();
+    this.list.dataset.order = this.order;
     if (!sorted.length) {
       mount(this.list, emptyState("No alerts yet. New ones appear here as they are raised.", "alerts-empty"));
     } else {
-      mount(this.list, sorted.slice(0, MAX_SHOWN).map((alert) => this.item(alert)));
+      const shown = sorted.slice(0, this.limit).map((alert) => {
+        const item = this.item(alert);
+        if (alert.id === freshId) item.classList.add("fresh");
+        return item;
+      });
+      const more = sorted.length - this.limit;
+      const button =
+        more > 0
+          ? h(
+              "li",
+              { class: "feed-more" },
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "btn btn-ghost btn-small",
+                  testid: "alerts-more",
+                  onclick: () => {
+                    this.limit += PAGE;
+                    this.render();
+                  },
+                },
+                `Show ${integer(Math.min(more, PAGE))} more`
+              )
+            )
+          : null;
+      mount(this.list, shown, button);
     }
     this.updateCount();
   }
 
   updateCount() {
-    this.count.textContent = integer(this.alerts.size);
+    const shown = Math.min(this.limit, this.alerts.size);
+    this.count.dataset.shown = String(shown);
+    this.count.dataset.total = String(this.total);
+    this.count.textContent = shown < this.total ? `${integer(shown)} of ${integer(this.total)}` : integer(this.total);
+    this.count.title =
+      shown < this.total
+        ? `${integer(shown)} shown of the ${integer(this.total)} alerts kept at this severity`
+        : "Alerts kept at this severity";
   }
 
   item(alert) {
-    const subject = alert.product ? alert.product.sku : alert.level === "TOTAL" ? "Whole shop" : alert.subject;
+    const product = alert.productSnapshot;
+    const subject = product ? product.sku : alert.level === "TOTAL" ? "Whole shop" : alert.subject;
     const meta = [
       subject,
       alert.date ? formatShortDay(alert.date) : null,

@@ -34,12 +34,22 @@ const CATEGORY_COLORS = [
 ];
 const UNCATEGORIZED_COLOR = "#98A2B3";
 
+// The words of the status definitions (StockStatus): REORDER means days of cover below the
+// lead time, so it is not called "Reorder" here, where "Reorder needed" (the API's
+// reorderNeeded) already counts LOW_STOCK and REORDER together.
 const STATUS_TEXT = {
   OUT_OF_STOCK: "Out of stock",
   LOW_STOCK: "Low stock",
-  REORDER: "Reorder",
+  REORDER: "Low cover",
   DEAD_STOCK: "Dead stock",
   OK: "OK",
+};
+const STATUS_TITLE = {
+  OUT_OF_STOCK: "No stock left",
+  LOW_STOCK: "Stock at or below the product's low-stock threshold",
+  REORDER: "Days of cover below the supplier lead time",
+  DEAD_STOCK: "In stock, but no sale in the last 30 days",
+  OK: "None of the above",
 };
 const STATUS_ORDER = ["OUT_OF_STOCK", "LOW_STOCK", "REORDER", "DEAD_STOCK", "OK"];
 const NEEDS_STOCK = new Set(["OUT_OF_STOCK", "LOW_STOCK", "REORDER"]);
@@ -81,7 +91,9 @@ function statList(className, testid, stats) {
 
 // --- KPI tiles ---
 
+/** The tiles and each one's change against the previous period (from the same answer). */
 export function renderKpis(sales, staleAt) {
+  const previous = sales.previousKpis;
   for (const tile of $$(".kpi")) {
     const key = tile.dataset.kpi;
     const value = sales.kpis[key];
@@ -91,27 +103,17 @@ export function renderKpis(sales, staleAt) {
     valueEl.dataset.value = String(value);
     valueEl.textContent = KPI_FORMAT[key](value);
     if (key === "revenue") {
-      // Known from this answer already; the others wait for the previous period's figures.
       const { revenueChange, previousRevenue } = sales.kpis;
       renderChange(tile, revenueChange, sales.previousRange, previousRevenue, money);
+    } else if (!previous) {
+      mount($("[data-role=change]", tile), h("span", { class: "muted", text: "No comparison available" }));
+    } else {
+      const before = previous[key];
+      const ratio = before ? value / before - 1 : null;
+      renderChange(tile, ratio, sales.previousRange, before, KPI_FORMAT[key]);
     }
     if (staleAt) tile.title = staleText("figure", staleAt);
     else tile.removeAttribute("title");
-  }
-}
-
-/** The change of every tile but revenue, against the previous period's KPIs (null: unknown). */
-export function renderKpiChanges(sales, previous) {
-  for (const tile of $$(".kpi")) {
-    const key = tile.dataset.kpi;
-    if (key === "revenue") continue;
-    if (!previous) {
-      mount($("[data-role=change]", tile), h("span", { class: "muted", text: "No comparison available" }));
-      continue;
-    }
-    const before = previous[key];
-    const ratio = before ? sales.kpis[key] / before - 1 : null;
-    renderChange(tile, ratio, sales.previousRange, before, KPI_FORMAT[key]);
   }
 }
 
@@ -230,7 +232,7 @@ function statusLegend(counts) {
     STATUS_ORDER.map((s) =>
       h(
         "li",
-        { dataset: { status: s } },
+        { dataset: { status: s }, title: STATUS_TITLE[s] },
         h("span", { class: `dot st-${s.toLowerCase()}` }),
         h("span", { text: STATUS_TEXT[s] }),
         h("strong", { text: integer(counts[s]) })
@@ -246,7 +248,7 @@ function reorderTable(items) {
     { label: "In stock", class: "num" },
     { label: "Sold / day", class: "num" },
     { label: "Days of cover", class: "num" },
-    { label: "Reorder", class: "num" },
+    { label: "Suggested order", class: "num" },
   ];
   const rows = items.map((item) =>
     h(
@@ -296,7 +298,17 @@ export function renderStock(stock, staleAt) {
     h(
       "div",
       { class: "reorder" },
-      h("h3", { class: "sub-title" }, "Reorder list ", h("span", { class: "count", text: integer(reorder.length) })),
+      h(
+        "h3",
+        { class: "sub-title" },
+        "Restock list ",
+        h("span", { class: "count", testid: "restock-count", text: integer(reorder.length) })
+      ),
+      h("p", {
+        class: "card-sub restock-sub",
+        testid: "restock-breakdown",
+        text: `${integer(counts.OUT_OF_STOCK)} out of stock + ${integer(kpis.reorderNeeded)} reorder needed`,
+      }),
       reorder.length ? reorderTable(reorder) : emptyState("Nothing to reorder at this lead time.", "reorder-empty")
     )
   );

@@ -7,12 +7,14 @@
  *
  * Globals from /static/vendor: React, ReactDOM, GraphiQL, GraphiQLPluginExplorer, graphqlWs.
  * The page's config (endpoint, example tabs) is the JSON data block #sf-config.
+ * A module: the token is read from a paste by the dashboard's own function (shared/token.js).
  */
+import { extractToken, readClaims } from "/static/shared/token.js";
+
 (function () {
   "use strict";
 
   var TOKEN_KEY = "salesflow.token"; // shared with the dashboard (same origin, same tab)
-  var JWT = /[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/;
 
   var config = JSON.parse(document.getElementById("sf-config").textContent || "{}");
   var endpoint = new URL(config.endpoint || "/graphql", window.location.href);
@@ -42,23 +44,6 @@
       else window.sessionStorage.removeItem(TOKEN_KEY);
     } catch (e) {
       /* storage disabled: the token lasts as long as the page */
-    }
-  }
-
-  /** The JWT inside what was pasted: a bare token, "Bearer ...", or the JSON line `serve` prints. */
-  function extractToken(text) {
-    var found = JWT.exec(String(text || "").trim());
-    return found ? found[0] : "";
-  }
-
-  function claims(token) {
-    try {
-      var part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      while (part.length % 4) part += "=";
-      var bytes = Uint8Array.from(atob(part), function (c) { return c.charCodeAt(0); });
-      return JSON.parse(new TextDecoder().decode(bytes));
-    } catch (e) {
-      return null;
     }
   }
 
@@ -99,7 +84,7 @@
       return;
     }
     input.placeholder = "Token \u2026" + token.slice(-6) + " set \u00b7 paste another to replace it";
-    var c = claims(token) || {};
+    var c = readClaims(token) || {};
     var who = [c.username || c.sub, c.role].filter(Boolean).join(" \u00b7 ");
     var expired = typeof c.exp === "number" && c.exp * 1000 <= Date.now();
     if (refusal) {
