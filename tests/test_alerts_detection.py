@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 from alerts_support import demo_frames
+from frames_support import catalogue_frame, inventory_frame, items_frame
 
 from salesflow_graphql.alerts.detection import (
     WINDOW_DAYS,
@@ -21,7 +22,6 @@ from salesflow_graphql.alerts.detection import (
 )
 from salesflow_graphql.alerts.model import AlertKind, ProductSnapshot, Severity, SubjectLevel
 from salesflow_graphql.alerts.series import SalesPanel, build_sales_panel, panel_from_products
-from salesflow_graphql.analytics.frames import catalogue_frame, inventory_frame, items_frame
 from salesflow_graphql.config import Settings
 from salesflow_graphql.sor.standin import DemoShop, PlantedAnomaly, build_demo_shop
 

@@ -1,18 +1,14 @@
 """Sales analytics over a date range: KPIs, trend, top products, categories.
 
-Pure function over the frames of :mod:`.frames`; implements API.md "Definitions".
+Pure function over the frames of ``sor.frames``; implements API.md "Definitions".
 
 Choices where API.md is silent:
 
 - A sale belongs to the range by its ``sale_date`` (server-local calendar date);
   ``sold_at`` is only used to find a deleted product's latest snapshot.
-- Products are grouped by ``product_id``. ``sku``/``name`` are the current
-  catalogue values; for a product no longer in the catalogue they are the
-  snapshot of its latest line in the range (latest ``sold_at``, then highest
-  ``sale_id``). Using the range, not the whole frame, keeps the answer
-  independent of how much extra history the caller fetched.
-- A product's category is the inventory row of that resolved sku; a missing
-  row or an empty category is "Uncategorized".
+- Products are grouped by ``product_id`` and named as :mod:`.products` says
+  (current catalogue values; a deleted product's latest line in the range),
+  with the category of that sku ("Uncategorized" when unknown).
 - Money is rounded to cents (half to even) at the end; rankings compare the
   rounded revenue so equal-looking revenues fall to the sku/name tie-break.
 - Ratios (itemsPerOrder, revenueChange, shareOfRevenue) are not rounded.
@@ -28,12 +24,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from salesflow_graphql.analytics.frames import as_text, epoch_days
 from salesflow_graphql.analytics.money import cents, cents_list
 from salesflow_graphql.analytics.periods import DateRange, Granularity, bucket_of_day, epoch_day
+from salesflow_graphql.analytics.products import identify
 from salesflow_graphql.errors import BadUserInput
-
-UNCATEGORIZED = "Uncategorized"
+from salesflow_graphql.sor.frames import epoch_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,58 +202,16 @@ def _product_totals(
 ) -> _ProductTotals:
     codes, product_ids = pd.factorize(lines.product_ids)
     count = len(product_ids)
-    sku, name = _product_labels(codes, np.asarray(product_ids), lines, items, catalogue)
+    products = identify(np.asarray(product_ids), items, lines.rows, codes, catalogue, inventory)
     return _ProductTotals(
-        product_id=np.asarray(product_ids, dtype=np.int64),
-        sku=sku,
-        name=name,
-        category=_categories_of(sku, inventory),
+        product_id=products.product_id,
+        sku=products.sku,
+        name=products.name,
+        category=products.category,
         revenue=np.bincount(codes, weights=lines.subtotal, minlength=count),
         units=_int_sums(codes, lines.quantity, count),
         orders=_distinct_pairs(lines.sale_codes, codes, count),
     )
-
-
-def _product_labels(
-    codes: np.ndarray,
-    product_ids: np.ndarray,
-    lines: _Lines,
-    items: pd.DataFrame,
-    catalogue: pd.DataFrame,
-) -> tuple[list[str], list[str]]:
-    """Current sku/name per product code; latest snapshot for deleted products."""
-    current = catalogue.drop_duplicates("product_id", keep="last")
-    position = pd.Index(current["product_id"].to_numpy(dtype=np.int64)).get_indexer(product_ids)
-    known = position >= 0
-    sku = np.empty(len(product_ids), dtype=object)
-    name = np.empty(len(product_ids), dtype=object)
-    sku[known] = current["sku"].to_numpy(dtype=object)[position[known]]
-    name[known] = current["name"].to_numpy(dtype=object)[position[known]]
-    if not known.all():
-        deleted_lines = np.flatnonzero(~known[codes])
-        line_codes = codes[deleted_lines]
-        frame_rows = lines.rows[deleted_lines]
-        sold_at = items["sold_at"].to_numpy()[frame_rows]
-        sale_ids = items["sale_id"].to_numpy(dtype=np.int64)[frame_rows]
-        # Sort by product, then time, sale id and row: the last line per product wins.
-        order = np.lexsort((frame_rows, sale_ids, sold_at, line_codes))
-        sorted_codes = line_codes[order]
-        is_last = np.append(sorted_codes[1:] != sorted_codes[:-1], True)
-        latest_rows = frame_rows[order][is_last]
-        latest_codes = sorted_codes[is_last]
-        # Take the few rows first: converting a whole string column would cost 1M objects.
-        sku[latest_codes] = items["sku"].iloc[latest_rows].to_numpy(dtype=object)
-        name[latest_codes] = items["product_name"].iloc[latest_rows].to_numpy(dtype=object)
-    return [as_text(value) for value in sku], [as_text(value) for value in name]
-
-
-def _categories_of(skus: list[str], inventory: pd.DataFrame) -> list[str]:
-    by_sku = inventory.drop_duplicates("sku", keep="last")
-    position = pd.Index(by_sku["sku"].to_numpy(dtype=object)).get_indexer(skus)
-    names = by_sku["category"].to_numpy(dtype=object)
-    return [
-        (as_text(names[p]) or UNCATEGORIZED) if p >= 0 else UNCATEGORIZED for p in position.tolist()
-    ]
 
 
 def _top_products(products: _ProductTotals, total: float, top: int) -> list[ProductSales]:

@@ -28,7 +28,7 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 
 from ...alerts.model import ProductSnapshot
-from ...analytics.sales import UNCATEGORIZED
+from ...analytics.products import UNCATEGORIZED
 from ...auth import Role
 from .anomalies import DetectedAs, PlantedAnomaly, Spike, plant_anomalies
 from .baskets import Baskets
