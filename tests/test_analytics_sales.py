@@ -1,4 +1,4 @@
-"""Sales analytics: API.md "Definitions", with hand-computed expectations."""
+"""Sales analytics: docs/api.md "What each number means", with hand-computed expectations."""
 
 from __future__ import annotations
 

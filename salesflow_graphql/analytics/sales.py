@@ -1,8 +1,9 @@
 """Sales analytics over a date range: KPIs, trend, top products, categories.
 
-Pure function over the frames of ``sor.frames``; implements API.md "Definitions".
+Pure function over the frames of ``sor.frames``; implements docs/api.md,
+"What each number means".
 
-Choices where API.md is silent:
+Choices beyond the definitions (docs/api.md states them too):
 
 - A sale belongs to the range by its ``sale_date`` (server-local calendar date);
   ``sold_at`` is only used to find a deleted product's latest snapshot.

@@ -1,8 +1,9 @@
 """Stock analytics: cover, status and reorder suggestion per current product.
 
-Pure function over the frames of ``sor.frames``; implements API.md "Definitions".
+Pure function over the frames of ``sor.frames``; implements docs/api.md,
+"What each number means".
 
-Choices where API.md is silent:
+Choices beyond the definitions (docs/api.md states them too):
 
 - Only item lines with ``quantity > 0`` count as sales (a zero or negative
   line is not a sale), so "sold in the window", ``lastSaleDate`` and
@@ -34,12 +35,12 @@ from salesflow_graphql.analytics.products import current_catalogue, unit_costs
 from salesflow_graphql.errors import BadUserInput
 from salesflow_graphql.sor.frames import as_text, epoch_days
 
-#: Days of demand a reorder covers beyond the lead time (API.md).
+#: Days of demand a reorder covers beyond the lead time (docs/api.md).
 SAFETY_DAYS = 14
 
 
 class StockStatus(StrEnum):
-    """A product's stock situation; API.md lists the first-match-wins rules."""
+    """A product's stock situation; docs/api.md lists the first-match-wins rules."""
 
     OUT_OF_STOCK = "OUT_OF_STOCK"
     LOW_STOCK = "LOW_STOCK"
