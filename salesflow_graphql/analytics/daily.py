@@ -10,8 +10,9 @@ sums the same lines, so every level agrees with the others.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -43,8 +44,10 @@ class DailySales:
     quantity: np.ndarray = field(repr=False)
     subtotal: np.ndarray = field(repr=False)
 
-    def day(self, column: int) -> date:
-        return self.first_day + timedelta(days=int(column))
+    @cached_property
+    def _product_cells(self) -> np.ndarray:
+        """Each line's cell in a (product, day) matrix, flattened (shared by the measures)."""
+        return self.line_product * self.n_days + self.line_day
 
     @property
     def sold(self) -> np.ndarray:
@@ -52,12 +55,14 @@ class DailySales:
         return np.bincount(self.line_product, minlength=len(self.products)) > 0
 
     def series(
-        self, measure: Measure, group: np.ndarray | None = None, n_groups: int | None = None
+        self, measure: Measure, group: np.ndarray | None = None, n_groups: int = 0
     ) -> np.ndarray:
-        """Daily sums of ``measure``, (groups, days): per product, or per ``group[product]``."""
-        rows = self.line_product if group is None else group[self.line_product]
-        n_rows = len(self.products) if n_groups is None else n_groups
-        cell = rows * self.n_days + self.line_day
+        """Daily sums of ``measure`` as (rows, days): one row per product, or, given
+        ``group`` (each product's row, ``0..n_groups - 1``), one per group."""
+        if group is None:
+            cell, n_rows = self._product_cells, len(self.products)
+        else:
+            cell, n_rows = group[self.line_product] * self.n_days + self.line_day, n_groups
         if measure is Measure.ORDERS:
             cell, weights = cell[self.quantity > 0], None
         else:
@@ -80,8 +85,13 @@ def daily_sales(
     product_ids = items["product_id"].to_numpy(dtype=np.int64)[rows]
     current = current_catalogue(catalogue)
     listed_ids = current["product_id"].to_numpy(dtype=np.int64)
-    all_ids = np.concatenate([listed_ids, np.setdiff1d(product_ids, listed_ids)])
-    codes = pd.Index(all_ids).get_indexer(product_ids)
+    codes = pd.Index(listed_ids).get_indexer(product_ids)
+    unlisted = codes < 0
+    all_ids = listed_ids
+    if unlisted.any():  # deleted products, after the catalogue's
+        deleted_ids, deleted_codes = np.unique(product_ids[unlisted], return_inverse=True)
+        all_ids = np.concatenate([listed_ids, deleted_ids])
+        codes[unlisted] = len(listed_ids) + deleted_codes
     return DailySales(
         first_day=first_day,
         n_days=n_days,

@@ -91,34 +91,42 @@ def identify(
         # Take the few rows first: converting a whole string column would cost 1M objects.
         sku[latest_codes] = items["sku"].iloc[latest_rows].to_numpy(dtype=object)
         name[latest_codes] = items["product_name"].iloc[latest_rows].to_numpy(dtype=object)
-    skus = [as_text(value) for value in sku]
+    skus = _texts(sku)
     return Products(
         product_id=product_ids,
-        sku=skus,
-        name=[as_text(value) for value in name],
+        sku=skus.tolist(),
+        name=_texts(name).tolist(),
         category=categories_of(skus, inventory),
         listed=listed,
     )
 
 
+def _texts(values: np.ndarray) -> np.ndarray:
+    """String cells as ``str`` (missing ones ``""``), vectorised ``as_text``."""
+    return np.where(pd.isna(values), "", values).astype(str).astype(object)
+
+
 def categories_of(skus: Sequence[str], inventory: pd.DataFrame) -> list[str]:
     """Each sku's inventory category, :data:`UNCATEGORIZED` without a row or with an empty one."""
     by_sku = inventory_by_sku(inventory)
-    position = pd.Index(by_sku["sku"].to_numpy(dtype=object)).get_indexer(list(skus))
-    names = by_sku["category"].to_numpy(dtype=object)
-    return [
-        (as_text(names[p]) or UNCATEGORIZED) if p >= 0 else UNCATEGORIZED for p in position.tolist()
-    ]
+    position = _positions(by_sku["sku"], skus)
+    names = _texts(by_sku["category"].to_numpy(dtype=object))
+    return [(names[p] or UNCATEGORIZED) if p >= 0 else UNCATEGORIZED for p in position.tolist()]
 
 
 def unit_costs(skus: Sequence[str], inventory: pd.DataFrame) -> np.ndarray:
     """Each sku's inventory unit cost; NaN when unknown."""
     by_sku = inventory_by_sku(inventory)
-    position = pd.Index(by_sku["sku"].to_numpy(dtype=object)).get_indexer(list(skus))
+    position = _positions(by_sku["sku"], skus)
     cost = np.full(len(position), np.nan)
     found = position >= 0
     cost[found] = by_sku["cost"].to_numpy(dtype=np.float64)[position[found]]
     return cost
+
+
+def _positions(keys: pd.Series, wanted: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` is in ``keys`` (distinct), -1 when absent."""
+    return pd.Index(keys.to_numpy(dtype=object)).get_indexer(np.asarray(wanted, dtype=object))
 
 
 def known_categories(inventory: pd.DataFrame) -> set[str]:
