@@ -68,6 +68,12 @@ from salesflow_graphql.alerts.detection import (
 )
 from salesflow_graphql.alerts.model import ProductSnapshot, SubjectLevel
 from salesflow_graphql.alerts.series import SalesPanel, panel_from_products
+from salesflow_graphql.sor.frames import (
+    CATALOGUE_SCHEMA,
+    INVENTORY_SCHEMA,
+    ITEM_SCHEMA,
+    typed_frame,
+)
 from salesflow_graphql.sor.standin import DemoShop, build_demo_shop
 
 SIZES = (3, 4, 5, 6, 7, 8)
@@ -480,43 +486,42 @@ def synthetic_shop(
     product, day = cell // days, cell % days
     price = np.round(rng.lognormal(3, 0.7, n_products), 2)
     quantity = 1 + rng.poisson(0.6, len(cell))
-    sold_at = (
-        np.datetime64(first, "ns")
-        + day.astype("timedelta64[D]").astype("timedelta64[ns]")
-        + rng.integers(8 * 3600, 21 * 3600, len(cell))
-        .astype("timedelta64[s]")
-        .astype("timedelta64[ns]")
-    )
+    sold_at = np.datetime64(first, "s") + (
+        day * 86_400 + rng.integers(8 * 3600, 21 * 3600, len(cell))
+    ).astype("timedelta64[s]")
     skus = np.array([f"SKU-{i:05d}" for i in range(n_products)], dtype=object)
-    items = pd.DataFrame(
+    items = typed_frame(
         {
             "sale_id": np.arange(len(cell)) // 3,
             "sold_at": sold_at,
-            "sale_date": sold_at.astype("datetime64[D]").astype("datetime64[ns]"),
+            "sale_date": sold_at.astype("datetime64[D]"),
             "product_id": product + 1,
             "sku": skus[product],
             "product_name": skus[product],
             "quantity": quantity,
             "unit_price": price[product],
             "subtotal": quantity * price[product],
-        }
+        },
+        ITEM_SCHEMA,
     )
-    catalogue = pd.DataFrame(
+    catalogue = typed_frame(
         {
             "product_id": np.arange(1, n_products + 1),
             "sku": skus,
             "name": skus,
             "price": price,
             "stock_quantity": rng.integers(0, 400, n_products),
-            "low_stock_threshold": 10,
-        }
+            "low_stock_threshold": np.full(n_products, 10),
+        },
+        CATALOGUE_SCHEMA,
     )
-    inventory = pd.DataFrame(
+    inventory = typed_frame(
         {
             "sku": skus,
             "category": [f"Category {i % 12}" for i in range(n_products)],
             "cost": price * 0.6,
-        }
+        },
+        INVENTORY_SCHEMA,
     )
     return items, catalogue, inventory
 

@@ -24,14 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesflow_graphql.analytics.frames import (
-    CATALOGUE_DTYPES,
-    INVENTORY_DTYPES,
-    conform_items,
-)
 from salesflow_graphql.analytics.periods import DateRange, Granularity
 from salesflow_graphql.analytics.sales import compute_sales_analytics
 from salesflow_graphql.analytics.stock import compute_stock_analytics
+from salesflow_graphql.sor.frames import (
+    CATALOGUE_SCHEMA,
+    INVENTORY_SCHEMA,
+    ITEM_SCHEMA,
+    typed_frame,
+)
 
 SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000, 100_000)
@@ -74,23 +75,23 @@ def build_shop(lines: int, seed: int = SEED) -> Shop:
     product_index = rng.permutation(PRODUCTS)[product_index]
     quantity = rng.integers(1, 6, lines)
     unit_price = prices[product_index]
-    items = conform_items(
-        pd.DataFrame(
-            {
-                "sale_id": sale_of_line + 1,
-                "sold_at": sold_at,
-                "product_id": product_ids[product_index],
-                "sku": skus[product_index],
-                "product_name": names[product_index],
-                "quantity": quantity,
-                "unit_price": unit_price,
-                "subtotal": quantity * unit_price,
-            }
-        )
+    items = typed_frame(
+        {
+            "sale_id": sale_of_line + 1,
+            "sold_at": sold_at,
+            "sale_date": sold_at.astype("datetime64[D]"),
+            "product_id": product_ids[product_index],
+            "sku": skus[product_index],
+            "product_name": names[product_index],
+            "quantity": quantity,
+            "unit_price": unit_price,
+            "subtotal": quantity * unit_price,
+        },
+        ITEM_SCHEMA,
     )
 
     live = rng.random(PRODUCTS) >= DELETED_SHARE
-    catalogue = pd.DataFrame(
+    catalogue = typed_frame(
         {
             "product_id": product_ids[live],
             "sku": skus[live],
@@ -98,17 +99,19 @@ def build_shop(lines: int, seed: int = SEED) -> Shop:
             "price": prices[live],
             "stock_quantity": rng.integers(0, 400, live.sum()),
             "low_stock_threshold": rng.integers(0, 20, live.sum()),
-        }
-    ).astype(CATALOGUE_DTYPES)
+        },
+        CATALOGUE_SCHEMA,
+    )
     stocked = rng.random(PRODUCTS) < 0.9
     cost = np.where(rng.random(PRODUCTS) < 0.8, np.round(prices * 0.6, 2), np.nan)
-    inventory = pd.DataFrame(
+    inventory = typed_frame(
         {
             "sku": skus[stocked],
             "category": rng.choice(["Tools", "Garden", "Kitchen", "Toys", "Books"], stocked.sum()),
             "cost": cost[stocked],
-        }
-    ).astype(INVENTORY_DTYPES)
+        },
+        INVENTORY_SCHEMA,
+    )
     return Shop(items=items, catalogue=catalogue, inventory=inventory)
 
 

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import websockets
+from frames_support import catalogue_frame, inventory_frame
 from support import shared_redis_url
 
 from salesflow_graphql.alerts.model import Alert, AlertKind, Severity, SubjectLevel
-from salesflow_graphql.analytics.frames import catalogue_frame, inventory_frame
+from salesflow_graphql.sor.frames import ITEM_SCHEMA, typed_frame
 from salesflow_graphql.sor.standin import DemoShop
 
 ALERT_FIELDS = "id kind severity level subject metric observed expected score date detectedAt message product { sku name }"
@@ -127,23 +128,32 @@ def synthetic_alert(
     )
 
 
-def demo_frames(shop: DemoShop) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The demo shop's sale lines, catalogue and inventory as the analytics frames, without HTTP."""
+def demo_frames(
+    shop: DemoShop, since: date | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The demo shop's sale lines (from ``since``), catalogue and inventory as the gateway's
+    frames, without HTTP (the lines columnar: hundreds of thousands of them)."""
     sales = shop.sales
-    sale = np.repeat(np.arange(sales.n_sales), sales.item_count)
-    sold_at = sales.sale_time[sale].astype("datetime64[ns]")
-    items = pd.DataFrame(
+    first = 0 if since is None else int(np.searchsorted(sales.sale_time, np.datetime64(since)))
+    # Sales are in time order and own consecutive lines: the window is a tail of both.
+    lines = slice(int(sales.item_start[first]) if first < sales.n_sales else sales.n_items, None)
+    sale = np.repeat(np.arange(sales.n_sales), sales.item_count)[lines]
+    sold_at = sales.sale_time[sale]
+    quantity = sales.item_quantity[lines]
+    unit_cents = sales.item_unit_cents[lines]
+    items = typed_frame(
         {
             "sale_id": sales.sale_id[sale],
             "sold_at": sold_at,
-            "sale_date": sold_at.astype("datetime64[D]").astype("datetime64[ns]"),
-            "product_id": sales.item_product_id,
-            "sku": np.array(sales.skus, dtype=object)[sales.item_sku],
-            "product_name": np.array(sales.names, dtype=object)[sales.item_name],
-            "quantity": sales.item_quantity,
-            "unit_price": sales.item_unit_cents / 100,
-            "subtotal": sales.item_quantity * sales.item_unit_cents / 100,
-        }
+            "sale_date": sold_at.astype("datetime64[D]"),
+            "product_id": sales.item_product_id[lines],
+            "sku": np.array(sales.skus, dtype=object)[sales.item_sku[lines]],
+            "product_name": np.array(sales.names, dtype=object)[sales.item_name[lines]],
+            "quantity": quantity,
+            "unit_price": unit_cents / 100,
+            "subtotal": quantity * unit_cents / 100,
+        },
+        ITEM_SCHEMA,
     )
     catalogue = catalogue_frame(
         [

@@ -1,4 +1,4 @@
-"""Stock analytics: API.md "Definitions", with hand-computed expectations."""
+"""Stock analytics: docs/api.md "What each number means", with hand-computed expectations."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from salesflow_graphql.analytics.frames import (
+from frames_support import (
     catalogue_frame,
     empty_items_frame,
     inventory_frame,
     items_frame,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from salesflow_graphql.analytics.stock import (
     StockAnalytics,
     StockLine,

@@ -1,11 +1,10 @@
-"""The schema is the contract: checked-in SDL, API.md, and descriptions everywhere."""
+"""The schema is the contract: checked-in SDL, docs/api.md, and descriptions everywhere."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import pytest
 from graphql import (
     EnumTypeDefinitionNode,
     GraphQLEnumType,
@@ -21,9 +20,9 @@ from graphql import (
 from salesflow_graphql.graphql.schema import create_schema, schema_sdl
 
 ROOT = Path(__file__).resolve().parents[1]
-API_MD = ROOT.parent / "shared" / "API.md"
+API_MD = ROOT / "docs" / "api.md"
 
-#: Parts of API.md that belong to capabilities not built yet, with their issue.
+#: Parts of docs/api.md that belong to capabilities not built yet, with their issue.
 #: The test also fails if one of these shows up, so this list shrinks as they land.
 PENDING: set[str] = set()
 
@@ -38,10 +37,8 @@ def test_checked_in_schema_matches_the_code() -> None:
 def _api_md_definitions() -> list[
     ObjectTypeDefinitionNode | InputObjectTypeDefinitionNode | EnumTypeDefinitionNode
 ]:
-    if not API_MD.exists():
-        pytest.skip("../shared/API.md is not beside this checkout")
     blocks = re.findall(r"```graphql\n(.*?)```", API_MD.read_text(), flags=re.S)
-    assert blocks, "no graphql blocks found in API.md"
+    assert blocks, "no graphql blocks found in docs/api.md"
     definitions = []
     for block in blocks:
         definitions.extend(parse(block).definitions)
@@ -57,7 +54,7 @@ def test_every_api_md_type_field_and_argument_exists_with_its_type() -> None:
         if name in PENDING:
             assert ours is None, f"{name} is implemented now: remove it from PENDING"
             continue
-        assert ours is not None, f"API.md type {name} is missing"
+        assert ours is not None, f"docs/api.md type {name} is missing"
         if isinstance(definition, EnumTypeDefinitionNode):
             assert isinstance(ours, GraphQLEnumType)
             assert set(ours.values) == {v.name.value for v in definition.values or ()}, name
@@ -68,7 +65,7 @@ def test_every_api_md_type_field_and_argument_exists_with_its_type() -> None:
             if path in PENDING:
                 assert field.name.value not in ours.fields, f"{path} is implemented: update PENDING"
                 continue
-            assert field.name.value in ours.fields, f"API.md field {path} is missing"
+            assert field.name.value in ours.fields, f"docs/api.md field {path} is missing"
             our_field = ours.fields[field.name.value]
             assert str(our_field.type) == print_ast(field.type), path
             for argument in getattr(field, "arguments", None) or ():

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..analytics.products import current_catalogue
 from ..analytics.stock import StockStatus, compute_stock_analytics
 from .model import Alert, AlertKind, ProductSnapshot, Severity, SubjectLevel
 from .series import SalesPanel, build_sales_panel
@@ -379,10 +380,7 @@ def find_stock_alerts(
     stock = compute_stock_analytics(
         items, catalogue, inventory, today, rules.stock_lookback_days, rules.lead_time_days
     )
-    by_id = {
-        int(r.product_id): r
-        for r in catalogue.drop_duplicates("product_id", keep="last").itertuples()
-    }
+    by_id = {int(r.product_id): r for r in current_catalogue(catalogue).itertuples()}
     lead = rules.lead_time_days
     alerts = []
     for line in stock.items:

@@ -1,11 +1,12 @@
 """Daily sales series side by side: the shop, each category and each product (pure, no I/O).
 
 A :class:`SalesPanel` holds one row per series and one column per calendar day
-(zero-filled) for units, revenue and order lines. Product rows are built from
-the sale lines; category rows and the TOTAL row are sums of product rows, so
-the three levels always agree. Products deleted from the catalogue keep a row
-(their sales still count in their category and the total) but are not watched
-on their own: nobody can act on them any more.
+(zero-filled) for units, revenue and order lines. Product rows come from
+:func:`~..analytics.daily.daily_sales` (the daily series forecasts use too);
+category rows and the TOTAL row are sums of product rows, so the three levels
+always agree. Products deleted from the catalogue keep a row (their sales still
+count in their category and the total) but are not watched on their own:
+nobody can act on them any more.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from ..analytics.frames import as_text, epoch_days
-from ..analytics.periods import epoch_day
-from ..analytics.sales import UNCATEGORIZED
+from ..analytics.daily import Measure, daily_sales
+from ..sor.frames import as_text
 from .model import TOTAL_SUBJECT, ProductSnapshot, SubjectLevel
 
 
@@ -65,32 +65,11 @@ def build_sales_panel(
     first_day: date,
     last_day: date,
 ) -> SalesPanel:
-    """The panel of days ``first_day..last_day`` from sale lines (frames of ``analytics.frames``).
+    """The panel of days ``first_day..last_day`` from sale lines (the frames of ``sor.frames``).
 
-    Lines are grouped by ``product_id``; a product's sku, name and category are
-    the catalogue's current ones (a deleted product keeps the sku of its lines).
+    One row per product, named and categorised as ``analytics.products`` says.
     """
-    n_days = (last_day - first_day).days + 1
-    day = epoch_days(items["sale_date"]) - epoch_day(first_day)
-    inside = np.flatnonzero((day >= 0) & (day < n_days))
-    day = day[inside]
-    product_ids = items["product_id"].to_numpy(dtype=np.int64)[inside]
-    quantity = items["quantity"].to_numpy(dtype=np.int64)[inside]
-    subtotal = items["subtotal"].to_numpy(dtype=np.float64)[inside]
-
-    current = catalogue.drop_duplicates("product_id", keep="last").reset_index(drop=True)
-    known_ids = current["product_id"].to_numpy(dtype=np.int64)
-    sold_ids = np.unique(product_ids)
-    deleted_ids = np.setdiff1d(sold_ids, known_ids)
-    row_ids = np.concatenate([known_ids, deleted_ids])
-    row = pd.Index(row_ids).get_indexer(product_ids)
-
-    skus = [as_text(s) for s in current["sku"].to_numpy(dtype=object)]
-    if len(deleted_ids):
-        # A deleted product is named by the sku on its latest line.
-        line_skus = items["sku"].to_numpy(dtype=object)[inside]
-        latest = pd.Series(line_skus).groupby(product_ids).last()
-        skus += [as_text(latest.get(i, "")) for i in deleted_ids.tolist()]
+    sales = daily_sales(items, catalogue, inventory, first_day, last_day)
     snapshots: list[ProductSnapshot | None] = [
         ProductSnapshot(
             id=int(r.product_id),
@@ -100,36 +79,18 @@ def build_sales_panel(
             stock_quantity=int(r.stock_quantity),
             low_stock_threshold=int(r.low_stock_threshold),
         )
-        for r in current.itertuples(index=False)
-    ] + [None] * len(deleted_ids)
-
-    cells = len(row_ids) * n_days
-    flat = row * n_days + day
-    positive = quantity > 0
-    units = np.bincount(flat, weights=quantity, minlength=cells).reshape(len(row_ids), n_days)
-    revenue = np.bincount(flat, weights=subtotal, minlength=cells).reshape(len(row_ids), n_days)
-    orders = np.bincount(flat[positive], minlength=cells).reshape(len(row_ids), n_days)
+        for r in sales.catalogue.itertuples(index=False)
+    ]
+    snapshots += [None] * (len(sales.products) - len(snapshots))
     return panel_from_products(
         first_day,
-        skus,
-        product_categories(skus, inventory),
+        sales.products.sku,
+        sales.products.category,
         snapshots,
-        units,
-        revenue,
-        orders.astype(np.float64),
+        sales.series(Measure.UNITS),
+        sales.series(Measure.REVENUE),
+        sales.series(Measure.ORDERS),
     )
-
-
-def product_categories(skus: list[str], inventory: pd.DataFrame) -> list[str]:
-    """Each sku's inventory category; "Uncategorized" without a row or with an empty one."""
-    by_sku = dict(
-        zip(
-            inventory["sku"].astype(str).to_numpy(),
-            inventory["category"].astype(str).to_numpy(),
-            strict=True,
-        )
-    )
-    return [by_sku.get(sku) or UNCATEGORIZED for sku in skus]
 
 
 def panel_from_products(

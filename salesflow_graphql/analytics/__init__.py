@@ -1,5 +1,6 @@
-"""Analytics: pure computations over data frames (sales KPIs, trend, stock cover).
+"""Analytics: pure computations over the frames of ``sor.frames`` (no I/O here).
 
-``periods`` (date ranges, buckets), ``frames`` (input frame contract),
-``sales`` and ``stock`` (the computations). No I/O here.
+``products`` (what a product is now: sku, name, category; shared by forecasts
+and alerts), ``daily`` (daily series per product, shared by forecasts and
+alerts), ``periods`` (date ranges, buckets), ``sales`` and ``stock`` (the KPIs).
 """

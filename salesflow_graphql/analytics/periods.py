@@ -1,8 +1,8 @@
 """Calendar periods: inclusive date ranges, windows ending today, trend buckets.
 
-All dates are the server's local calendar dates (API.md, "Definitions").
+All dates are the server's local calendar dates (docs/api.md, "Scalars and units").
 
-Bucket convention (API.md: "every bucket of the range, zero-filled, ascending"):
+Bucket convention (docs/api.md: every bucket of the range, zeros included, oldest first):
 buckets are *calendar aligned*. A WEEK bucket starts on a Monday and a MONTH
 bucket on the 1st, so the first bucket is the one containing ``range.start``
 and its ``period`` is the calendar start of that bucket, which may precede

@@ -1,20 +1,20 @@
 """Sales analytics over a date range: KPIs, trend, top products, categories.
 
-Pure function over the frames of :mod:`.frames`; implements API.md "Definitions".
+Pure function over the frames of ``sor.frames``; implements docs/api.md,
+"What each number means".
 
-Choices where API.md is silent:
+Choices beyond the definitions (docs/api.md states them too):
 
 - A sale belongs to the range by its ``sale_date`` (server-local calendar date);
   ``sold_at`` is only used to find a deleted product's latest snapshot.
-- Products are grouped by ``product_id``. ``sku``/``name`` are the current
-  catalogue values; for a product no longer in the catalogue they are the
+- Products are grouped by ``product_id`` and named as :mod:`.products` says:
+  the current catalogue values; for a product no longer in the catalogue the
   snapshot of its latest line in the frame (latest ``sold_at``, then highest
   ``sale_id``), and ``last_unit_price`` that line's unit price. The frame runs
   from before the range to today, so that is the product's last sale ever:
   every range names a deleted product the same way (a client cache keyed by
-  the product id never sees two versions of it).
-- A product's category is the inventory row of that resolved sku; a missing
-  row or an empty category is "Uncategorized".
+  the product id never sees two versions of it). Its category is the inventory
+  row of that sku ("Uncategorized" when unknown).
 - Money is rounded to cents (half to even) at the end; rankings compare the
   rounded revenue so equal-looking revenues fall to the sku/name tie-break.
 - Trend buckets are calendar aligned (see :mod:`.periods`); each says which
@@ -34,7 +34,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from salesflow_graphql.analytics.frames import as_text, epoch_days
 from salesflow_graphql.analytics.money import cents, cents_list
 from salesflow_graphql.analytics.periods import (
     DateRange,
@@ -43,9 +42,9 @@ from salesflow_graphql.analytics.periods import (
     bucket_spans,
     epoch_day,
 )
+from salesflow_graphql.analytics.products import identify
 from salesflow_graphql.errors import BadUserInput
-
-UNCATEGORIZED = "Uncategorized"
+from salesflow_graphql.sor.frames import epoch_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,62 +258,17 @@ def _product_totals(
 ) -> _ProductTotals:
     codes, product_ids = pd.factorize(lines.product_ids)
     count = len(product_ids)
-    sku, name, last_price = _product_labels(np.asarray(product_ids), items, catalogue)
+    products = identify(np.asarray(product_ids), items, catalogue, inventory)
     return _ProductTotals(
-        product_id=np.asarray(product_ids, dtype=np.int64),
-        sku=sku,
-        name=name,
-        last_unit_price=last_price,
-        category=_categories_of(sku, inventory),
+        product_id=products.product_id,
+        sku=products.sku,
+        name=products.name,
+        last_unit_price=products.last_unit_price,
+        category=products.category,
         revenue=np.bincount(codes, weights=lines.subtotal, minlength=count),
         units=_int_sums(codes, lines.quantity, count),
         orders=_distinct_pairs(lines.sale_codes, codes, count),
     )
-
-
-def _product_labels(
-    product_ids: np.ndarray, items: pd.DataFrame, catalogue: pd.DataFrame
-) -> tuple[list[str], list[str], np.ndarray]:
-    """Current sku/name per product; a deleted product's come from its last line in the frame.
-
-    Also the unit price of that last line for deleted products (0 for current ones).
-    """
-    current = catalogue.drop_duplicates("product_id", keep="last")
-    position = pd.Index(current["product_id"].to_numpy(dtype=np.int64)).get_indexer(product_ids)
-    known = position >= 0
-    sku = np.empty(len(product_ids), dtype=object)
-    name = np.empty(len(product_ids), dtype=object)
-    last_price = np.zeros(len(product_ids), dtype=np.float64)
-    sku[known] = current["sku"].to_numpy(dtype=object)[position[known]]
-    name[known] = current["name"].to_numpy(dtype=object)[position[known]]
-    if not known.all():
-        # Every line of the deleted products in the frame, not only the range's.
-        deleted = pd.Index(product_ids[~known])
-        line_codes_all = deleted.get_indexer(items["product_id"].to_numpy(dtype=np.int64))
-        frame_rows = np.flatnonzero(line_codes_all >= 0)
-        line_codes = np.flatnonzero(~known)[line_codes_all[frame_rows]]
-        sold_at = items["sold_at"].to_numpy()[frame_rows]
-        sale_ids = items["sale_id"].to_numpy(dtype=np.int64)[frame_rows]
-        # Sort by product, then time, sale id and row: the last line per product wins.
-        order = np.lexsort((frame_rows, sale_ids, sold_at, line_codes))
-        sorted_codes = line_codes[order]
-        is_last = np.append(sorted_codes[1:] != sorted_codes[:-1], True)
-        latest_rows = frame_rows[order][is_last]
-        latest_codes = sorted_codes[is_last]
-        # Take the few rows first: converting a whole string column would cost 1M objects.
-        sku[latest_codes] = items["sku"].iloc[latest_rows].to_numpy(dtype=object)
-        name[latest_codes] = items["product_name"].iloc[latest_rows].to_numpy(dtype=object)
-        last_price[latest_codes] = items["unit_price"].iloc[latest_rows].to_numpy(np.float64)
-    return [as_text(value) for value in sku], [as_text(value) for value in name], last_price
-
-
-def _categories_of(skus: list[str], inventory: pd.DataFrame) -> list[str]:
-    by_sku = inventory.drop_duplicates("sku", keep="last")
-    position = pd.Index(by_sku["sku"].to_numpy(dtype=object)).get_indexer(skus)
-    names = by_sku["category"].to_numpy(dtype=object)
-    return [
-        (as_text(names[p]) or UNCATEGORIZED) if p >= 0 else UNCATEGORIZED for p in position.tolist()
-    ]
 
 
 def _top_products(products: _ProductTotals, total: float, top: int) -> list[ProductSales]:

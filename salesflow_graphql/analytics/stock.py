@@ -1,8 +1,9 @@
 """Stock analytics: cover, status and reorder suggestion per current product.
 
-Pure function over the frames of :mod:`.frames`; implements API.md "Definitions".
+Pure function over the frames of ``sor.frames``; implements docs/api.md,
+"What each number means".
 
-Choices where API.md is silent:
+Choices beyond the definitions (docs/api.md states them too):
 
 - Only item lines with ``quantity > 0`` count as sales (a zero or negative
   line is not a sale), so "sold in the window", ``lastSaleDate`` and
@@ -12,7 +13,8 @@ Choices where API.md is silent:
 - ``daysOfCover < leadTimeDays`` and the reorder quantity use exact integer
   arithmetic (``daysOfCover = stock * lookbackDays / unitsSold``), so float
   noise never flips a status or adds a unit.
-- Cost comes from the inventory row of the product's current sku.
+- Products are the current catalogue's (:mod:`.products`); cost comes from
+  the inventory row of the product's current sku.
 - Items are ordered most urgent first: OUT_OF_STOCK, LOW_STOCK, REORDER,
   DEAD_STOCK, OK; then daysOfCover ascending (None last); then sku.
 - Money rounded to cents at the end; averageDailySales and daysOfCover are not rounded.
@@ -27,17 +29,18 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from salesflow_graphql.analytics.frames import as_text, epoch_days
 from salesflow_graphql.analytics.money import cents
 from salesflow_graphql.analytics.periods import epoch_day, window_ending
+from salesflow_graphql.analytics.products import current_catalogue, unit_costs
 from salesflow_graphql.errors import BadUserInput
+from salesflow_graphql.sor.frames import as_text, epoch_days
 
-#: Days of demand a reorder covers beyond the lead time (API.md).
+#: Days of demand a reorder covers beyond the lead time (docs/api.md).
 SAFETY_DAYS = 14
 
 
 class StockStatus(StrEnum):
-    """A product's stock situation; API.md lists the first-match-wins rules."""
+    """A product's stock situation; docs/api.md lists the first-match-wins rules."""
 
     OUT_OF_STOCK = "OUT_OF_STOCK"
     LOW_STOCK = "LOW_STOCK"
@@ -115,11 +118,11 @@ def compute_stock_analytics(
     if lead_time_days < 0:
         raise BadUserInput(f"leadTimeDays must be >= 0, got {lead_time_days}", field="leadTimeDays")
     window = window_ending(as_of, lookback_days)
-    products = catalogue.drop_duplicates("product_id", keep="last").reset_index(drop=True)
+    products = current_catalogue(catalogue)
     units, last_day = _window_sales(items, products, epoch_day(window.start), epoch_day(as_of))
     figures = _figures(products, units, last_day, lookback_days, lead_time_days)
     return StockAnalytics(
-        kpis=_kpis(figures, _unit_costs(products, inventory)),
+        kpis=_kpis(figures, unit_costs(products["sku"].to_numpy(dtype=object), inventory)),
         items=_lines(products, figures),
     )
 
@@ -201,18 +204,6 @@ def _window_sales(
     latest = np.full(count, _NO_SALE, dtype=np.int64)
     np.maximum.at(latest, position, sale_day[rows])
     return units.astype(np.int64), latest
-
-
-def _unit_costs(products: pd.DataFrame, inventory: pd.DataFrame) -> np.ndarray:
-    """Unit cost per catalogue row via its current sku; NaN when unknown."""
-    by_sku = inventory.drop_duplicates("sku", keep="last")
-    position = pd.Index(by_sku["sku"].to_numpy(dtype=object)).get_indexer(
-        products["sku"].to_numpy(dtype=object)
-    )
-    cost = np.full(len(products), np.nan)
-    found = position >= 0
-    cost[found] = by_sku["cost"].to_numpy(dtype=np.float64)[position[found]]
-    return cost
 
 
 def _lines(products: pd.DataFrame, figures: _StockFigures) -> list[StockLine]:

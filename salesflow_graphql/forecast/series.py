@@ -10,8 +10,10 @@ the history window, at one of three levels:
   products of its category (or with all products when the category is too
   small to teach a global model anything).
 
-Products are grouped by ``product_id`` and named by their current catalogue
-sku, so a renamed sku keeps one history; deleted products keep their last sku.
+The daily sums come from :func:`~..analytics.daily.daily_sales`, the builder
+the alerts use too: products are grouped by ``product_id`` and named and
+categorised as :mod:`~..analytics.products` says, so a renamed sku keeps one
+history and a deleted product keeps the sku of its latest line.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-UNCATEGORIZED = "Uncategorized"
+from ..analytics.daily import DailySales, Measure, daily_sales
+from ..analytics.products import UNCATEGORIZED, categories_of, known_categories
+
 #: A product's own category must hold this many selling products, else all products train.
 MIN_CATEGORY_PRODUCTS = 8
 
@@ -56,37 +60,30 @@ def daily_panel(
 ) -> pd.DataFrame:
     """The long ``series_id, date, value`` panel the core trains on, for days ``start..end``.
 
-    Raises :class:`UnknownSeries` when ``key`` names no product or category.
+    A series is in it when its products have a sale line in the window (and the
+    requested one always). Raises :class:`UnknownSeries` when ``key`` names no
+    product or category.
     """
     days = pd.date_range(start, end, freq="D")
-    lines = items.loc[
-        (items["sale_date"] >= pd.Timestamp(start)) & (items["sale_date"] <= pd.Timestamp(end))
-    ]
-    skus = _current_skus(lines, catalogue)
-    value = lines["quantity" if metric is ForecastMetric.UNITS else "subtotal"].to_numpy(float)
-    sale_dates = lines["sale_date"].to_numpy()
-    categories = _categories(skus, inventory)
+    sales = daily_sales(items, catalogue, inventory, start, end)
+    measure = Measure.UNITS if metric is ForecastMetric.UNITS else Measure.REVENUE
+    sold = sales.sold
+    skus = np.asarray(sales.products.sku, dtype=object)
+    categories = np.asarray(sales.products.category, dtype=object)
     if level is ForecastLevel.PRODUCT:
         assert key is not None
-        known_skus = set(catalogue["sku"].astype(str)) | set(skus)
-        if key not in known_skus:
+        if key not in set(catalogue["sku"].astype(str)) | set(skus[sold]):
             raise UnknownSeries(f"no product with sku {key!r}")
-        category = _category_of(key, inventory)
-        in_category = categories == category
-        if len(set(skus[in_category])) >= MIN_CATEGORY_PRODUCTS:
-            skus, value, sale_dates = skus[in_category], value[in_category], sale_dates[in_category]
-        panel = _zero_filled(skus, sale_dates, value, days)
-        if key not in set(panel["series_id"]):
-            panel = pd.concat([panel, _zero_series(key, days)], ignore_index=True)
-        return panel
-    panel = _zero_filled(categories, sale_dates, value, days)
+        (category,) = categories_of([key], inventory)
+        in_category = sold & (categories == category)
+        chosen = in_category if len(set(skus[in_category])) >= MIN_CATEGORY_PRODUCTS else sold
+        return _with_series(_sums_by(sales, measure, skus, chosen, days), key, days)
+    panel = _sums_by(sales, measure, categories, sold, days)
     if level is ForecastLevel.CATEGORY:
         assert key is not None
-        known = set(inventory["category"].astype(str).replace("", UNCATEGORIZED)) | {UNCATEGORIZED}
-        if key not in known:
+        if key not in known_categories(inventory):
             raise UnknownSeries(f"no category named {key!r}")
-        if key not in set(panel["series_id"]):
-            panel = pd.concat([panel, _zero_series(key, days)], ignore_index=True)
+        panel = _with_series(panel, key, days)
     if panel.empty:
         panel = _zero_series(UNCATEGORIZED, days)
     return panel
@@ -99,31 +96,16 @@ def fingerprint(panel: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _current_skus(lines: pd.DataFrame, catalogue: pd.DataFrame) -> np.ndarray:
-    current = pd.Series(
-        catalogue["sku"].astype(str).to_numpy(), index=catalogue["product_id"].to_numpy()
-    )
-    current = current[~current.index.duplicated(keep="last")]
-    mapped = lines["product_id"].map(current)
-    return mapped.fillna(lines["sku"].astype(str)).astype(str).to_numpy(dtype=object)
-
-
-def _categories(skus: np.ndarray, inventory: pd.DataFrame) -> np.ndarray:
-    by_sku = pd.Series(
-        inventory["category"].astype(str).to_numpy(), index=inventory["sku"].astype(str).to_numpy()
-    )
-    by_sku = by_sku[~by_sku.index.duplicated(keep="first")].replace("", UNCATEGORIZED)
-    return pd.Series(skus).map(by_sku).fillna(UNCATEGORIZED).to_numpy(dtype=object)
-
-
-def _category_of(sku: str, inventory: pd.DataFrame) -> str:
-    match = inventory.loc[inventory["sku"] == sku, "category"]
-    return str(match.iloc[0]) if len(match) and str(match.iloc[0]) else UNCATEGORIZED
-
-
-def _zero_filled(
-    series: np.ndarray, sale_dates: np.ndarray, value: np.ndarray, days: pd.DatetimeIndex
+def _sums_by(
+    sales: DailySales,
+    measure: Measure,
+    names: np.ndarray,
+    chosen: np.ndarray,
+    days: pd.DatetimeIndex,
 ) -> pd.DataFrame:
+    """Daily sums of the ``chosen`` products grouped by ``names`` (one per product), long and
+    sorted by series then date."""
+    series, group = np.unique(names[chosen], return_inverse=True)
     if len(series) == 0:
         return pd.DataFrame(
             {
@@ -132,16 +114,23 @@ def _zero_filled(
                 "value": pd.Series(dtype=float),
             }
         )
-    frame = pd.DataFrame(
-        {"series_id": series, "date": pd.DatetimeIndex(sale_dates).normalize(), "value": value}
+    of_product = np.full(len(names), len(series))  # the others sum into a row left out
+    of_product[chosen] = group
+    values = sales.series(measure, of_product, len(series) + 1)[:-1]
+    return pd.DataFrame(
+        {
+            "series_id": np.repeat(series.astype(str), len(days)),
+            "date": np.tile(days.to_numpy(), len(series)),
+            "value": values.ravel(),
+        }
     )
-    daily = frame.groupby(["series_id", "date"], sort=True)["value"].sum()
-    wide = daily.unstack("series_id").reindex(days, fill_value=0.0).fillna(0.0)
-    wide.index.name = "date"
-    long = wide.stack().rename("value").reset_index()
-    return long[["series_id", "date", "value"]].sort_values(
-        ["series_id", "date"], ignore_index=True
-    )
+
+
+def _with_series(panel: pd.DataFrame, series_id: str, days: pd.DatetimeIndex) -> pd.DataFrame:
+    """``panel`` with an all-zero ``series_id`` appended when it has none."""
+    if series_id in set(panel["series_id"]):
+        return panel
+    return pd.concat([panel, _zero_series(series_id, days)], ignore_index=True)
 
 
 def _zero_series(series_id: str, days: pd.DatetimeIndex) -> pd.DataFrame:

@@ -1,16 +1,28 @@
-"""Java's records turned into the columnar frames the analytics and forecasts compute on.
+"""The columnar frames everything computes on, and how Java's records become them.
 
-``items`` has one row per sale item line (see :data:`ITEM_COLUMNS`); the
-catalogue and inventory frames are keyed by ``product_id`` and ``sku``. Building
-them is CPU work: call these from a worker thread for anything large.
+This module is the one definition of the frames (the schemas below); the pure
+cores (``analytics``, ``forecast``, ``alerts``) read these columns and nothing
+else, and every frame (from Java, in tests, in benchmarks) is built to them:
+
+- items (:data:`ITEM_SCHEMA`): one row per sale item line. ``sale_date`` is
+  the server-local calendar date of the sale (``sold_at`` at midnight);
+  ``sku`` and ``product_name`` are snapshots taken at sale time.
+- catalogue (:data:`CATALOGUE_SCHEMA`): the current products.
+- inventory (:data:`INVENTORY_SCHEMA`): category and unit cost per sku, at most
+  one row per sku (the first Java lists); ``cost`` is NaN when unknown.
+
+What a product *is* (its current sku, name, category) is worked out from these
+in :mod:`salesflow_graphql.analytics.products`. Building frames from records is
+CPU work: call these from a worker thread for anything large.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -18,17 +30,52 @@ import pandas as pd
 
 from .records import InventoryResponse, ProductDto, SaleResponse
 
-ITEM_COLUMNS = (
-    "sale_id",
-    "sold_at",
-    "sale_date",
-    "product_id",
-    "sku",
-    "product_name",
-    "quantity",
-    "unit_price",
-    "subtotal",
-)
+#: Column -> dtype of the items frame. Times are zone-less local times in microseconds
+#: (Java's ``LocalDateTime`` as the stand-in sends it; whole seconds are cast up).
+ITEM_SCHEMA: dict[str, str] = {
+    "sale_id": "int64",
+    "sold_at": "datetime64[us]",
+    "sale_date": "datetime64[us]",
+    "product_id": "int64",
+    "sku": "str",
+    "product_name": "str",
+    "quantity": "int64",
+    "unit_price": "float64",
+    "subtotal": "float64",
+}
+CATALOGUE_SCHEMA: dict[str, str] = {
+    "product_id": "int64",
+    "sku": "str",
+    "name": "str",
+    "price": "float64",
+    "stock_quantity": "int64",
+    "low_stock_threshold": "int64",
+}
+INVENTORY_SCHEMA: dict[str, str] = {
+    "sku": "str",
+    "category": "str",
+    "cost": "float64",
+}
+ITEM_COLUMNS = tuple(ITEM_SCHEMA)
+
+
+def typed_frame(columns: Mapping[str, Any], schema: Mapping[str, str]) -> pd.DataFrame:
+    """A frame of exactly ``schema``'s columns, in its order and dtypes (extra columns go)."""
+    missing = [column for column in schema if column not in columns]
+    if missing:
+        raise ValueError(f"missing columns: {', '.join(missing)}")
+    return pd.DataFrame({column: columns[column] for column in schema}).astype(dict(schema))
+
+
+def epoch_days(dates: pd.Series) -> np.ndarray:
+    """Calendar dates (any datetime64 unit) as int64 days since 1970-01-01."""
+    return dates.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def as_text(value: object) -> str:
+    """A string cell as ``str``; missing (None/NaN/NA) becomes ``""``."""
+    return "" if value is None or pd.isna(value) else str(value)  # type: ignore[arg-type]
+
 
 _sales_decoder = msgspec.json.Decoder(list[SaleResponse])
 _products_decoder = msgspec.json.Decoder(list[ProductDto])
@@ -36,7 +83,7 @@ _inventory_decoder = msgspec.json.Decoder(list[InventoryResponse])
 
 
 def items_frame_from_sales(sales: Sequence[SaleResponse]) -> pd.DataFrame:
-    """One row per item line, in the dtypes of :data:`ITEM_COLUMNS`."""
+    """One row per item line (:data:`ITEM_SCHEMA`)."""
     counts = np.fromiter((len(s.items) for s in sales), dtype=np.int64, count=len(sales))
     lines = [item for sale in sales for item in sale.items]
     sold_at = (
@@ -47,7 +94,7 @@ def items_frame_from_sales(sales: Sequence[SaleResponse]) -> pd.DataFrame:
     if sold_at.dtype.kind != "M":  # pandas keeps an offset if Java ever sends one
         raise ValueError("saleDate must be an ISO local date-time")
     sold_at_index = pd.DatetimeIndex(sold_at)
-    return pd.DataFrame(
+    return typed_frame(
         {
             "sale_id": np.fromiter((s.id for s in sales), np.int64, len(sales)).repeat(counts),
             "sold_at": sold_at_index,
@@ -59,33 +106,35 @@ def items_frame_from_sales(sales: Sequence[SaleResponse]) -> pd.DataFrame:
             "unit_price": np.fromiter((i.unit_price for i in lines), np.float64, len(lines)),
             "subtotal": np.fromiter((i.subtotal for i in lines), np.float64, len(lines)),
         },
-        columns=list(ITEM_COLUMNS),
+        ITEM_SCHEMA,
     )
 
 
 def catalogue_frame_from_products(products: Sequence[ProductDto]) -> pd.DataFrame:
+    """The catalogue frame (:data:`CATALOGUE_SCHEMA`); products without an id cannot join."""
     known = [p for p in products if p.id is not None]
-    return pd.DataFrame(
+    return typed_frame(
         {
-            "product_id": np.array([p.id for p in known], dtype=np.int64),
-            "sku": pd.array([p.sku for p in known], dtype="str"),
-            "name": pd.array([p.name for p in known], dtype="str"),
-            "price": np.array([p.price for p in known], dtype=np.float64),
-            "stock_quantity": np.array([p.stock_quantity for p in known], dtype=np.int64),
-            "low_stock_threshold": np.array([p.low_stock_threshold for p in known], dtype=np.int64),
-        }
+            "product_id": [p.id for p in known],
+            "sku": [p.sku for p in known],
+            "name": [p.name for p in known],
+            "price": [p.price for p in known],
+            "stock_quantity": [p.stock_quantity for p in known],
+            "low_stock_threshold": [p.low_stock_threshold for p in known],
+        },
+        CATALOGUE_SCHEMA,
     )
 
 
 def inventory_frame_from_rows(rows: Sequence[InventoryResponse]) -> pd.DataFrame:
-    return pd.DataFrame(
+    """The inventory frame (:data:`INVENTORY_SCHEMA`) of rows already one per sku."""
+    return typed_frame(
         {
-            "sku": pd.array([r.sku for r in rows], dtype="str"),
-            "category": pd.array([r.category or "" for r in rows], dtype="str"),
-            "cost": np.array(
-                [np.nan if r.cost is None else r.cost for r in rows], dtype=np.float64
-            ),
-        }
+            "sku": [r.sku for r in rows],
+            "category": [r.category or "" for r in rows],
+            "cost": [np.nan if r.cost is None else r.cost for r in rows],
+        },
+        INVENTORY_SCHEMA,
     )
 
 

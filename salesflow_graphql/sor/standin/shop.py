@@ -14,6 +14,9 @@ old sales name a ``productId`` that no longer exists); renamed products (old
 sales keep the old ``productName``); an intermittent long tail; stockouts past
 and present; low stock and dead stock; and a handful of anomalies planted in the
 last 60 days.
+
+Planted anomalies are there to be found whatever ``today`` is: each one goes
+on a recent day where the gateway's detector flags it (see :mod:`.anomalies`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Literal
 
 import numpy as np
 
+from ...alerts.model import ProductSnapshot
+from ...analytics.products import UNCATEGORIZED
 from ...auth import Role
+from .anomalies import DetectedAs, PlantedAnomaly, Spike, plant_anomalies
+from .baskets import Baskets
 from .catalogue import CATEGORIES, Category
 
 HISTORY_DAYS = 760
@@ -36,6 +42,10 @@ BASE_ORDERS_PER_DAY = 150.0
 #: Monday .. Sunday: busier towards the weekend, quiet on Sunday.
 WEEKDAY_FACTORS = np.array([0.92, 0.9, 0.95, 1.0, 1.12, 1.32, 0.8])
 US_PER_DAY = 86_400_000_000
+#: Planted anomalies: product spikes, one category spike, drops; all within the last
+#: 60 days but never today.
+SPIKES, DROPS = 4, 3
+ANOMALY_OFFSETS = np.arange(2, 58)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,22 +88,6 @@ class DemoUser:
     email: str
     role: Role
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PlantedAnomaly:
-    """A deliberate break in the recent sales pattern, for alert tests.
-
-    ``kind`` is ``"spike"`` (several times the usual units on ``date``) or
-    ``"drop"`` (zero units on ``date`` for a product that sells every day).
-    Exactly one of ``sku``/``category`` is set.
-    """
-
-    date: date
-    kind: Literal["spike", "drop"]
-    sku: str | None = None
-    category: str | None = None
-    factor: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +257,9 @@ def build_demo_shop(seed: int = 20240601, today: date | None = None) -> DemoShop
     no_inventory, low_stock = take(4), take(12)
     deleted = discontinued[:2]
     regular = sorted(pool, key=lambda p: -popularity[p])
-    drop_products, spike_products = regular[:3], regular[4:12:2]
-    anomaly_products = set(drop_products) | set(spike_products)
+    spike_products = regular[4 : 4 + 2 * SPIKES : 2]
+    # Drops go to the other regular products where an empty day is beyond doubt.
+    drop_candidates = [p for p in regular if p not in spike_products]
 
     launch_day = np.zeros(n_products, dtype=np.int64)
     launch_day[launched] = rng.integers(90, n_days - 45, len(launched))
@@ -317,7 +312,7 @@ def build_demo_shop(seed: int = 20240601, today: date | None = None) -> DemoShop
         price_at[: change_day[p], p] = old_cents[p]
 
     promotions: list[Promotion] = []
-    promo_candidates = [p for p in regular if p not in anomaly_products]
+    promo_candidates = [p for p in regular if p not in spike_products]
     for i in range(26):
         length = int(rng.integers(3, 15))
         start = int(rng.integers(0, n_days - 62 - length))
@@ -343,28 +338,41 @@ def build_demo_shop(seed: int = 20240601, today: date | None = None) -> DemoShop
             )
         )
 
-    # --- anomalies planted in the last 60 days (never on today)
-    anomaly_days = (n_days - 1 - rng.choice(np.arange(2, 58), 8, replace=False)).tolist()
-    anomalies: list[PlantedAnomaly] = []
-    for p, d in zip(drop_products, anomaly_days[:3], strict=True):
-        weights[d, p] = 0.0
-        anomalies.append(PlantedAnomaly(day_date(d), "drop", sku=skus[p], factor=0.0))
-    for p, d in zip(spike_products, anomaly_days[3:7], strict=True):
-        factor = float(rng.uniform(6, 10))
-        weights[d, p] *= factor
-        anomalies.append(PlantedAnomaly(day_date(d), "spike", sku=skus[p], factor=round(factor, 2)))
-    spike_cat = int(rng.integers(len(cats)))
-    weights[anomaly_days[7], cat_of == spike_cat] *= 4.0
-    anomalies.append(
-        PlantedAnomaly(
-            day_date(anomaly_days[7]), "spike", category=cats[spike_cat].name, factor=4.0
-        )
-    )
-
+    # --- sales, then the anomalies planted in them (last 60 days, never today)
     orders_per_day = _orders_per_day(rng, first_day, n_days)
     n_sales = int(orders_per_day.sum())
     stamp, sale_day = _sale_moments(rng, orders_per_day)
-    item_sale, item_product, quantity = _basket_lines(rng, weights, sale_day, basket_qty)
+    baskets = Baskets.draw(rng, weights, sale_day, basket_qty)
+    spike_cat = int(rng.integers(len(cats)))
+    spikes = [Spike([p], float(rng.uniform(6, 10)), sku=skus[p]) for p in spike_products] + [
+        Spike(np.flatnonzero(cat_of == spike_cat).tolist(), 4.0, category=cats[spike_cat].name)
+    ]
+    without_inventory = {*no_inventory, *deleted}
+    anomalies = plant_anomalies(
+        baskets,
+        DetectedAs(
+            first_day=first_day,
+            skus=skus,
+            categories=[
+                UNCATEGORIZED if p in without_inventory else cats[cat_of[p]].name
+                for p in range(n_products)
+            ],
+            snapshots=[
+                None
+                if p in deleted
+                else ProductSnapshot(
+                    int(product_id[p]), skus[p], drafts[p].name, price_cents[p] / 100, 0, 0
+                )
+                for p in range(n_products)
+            ],
+            price_cents=price_at,
+        ),
+        (n_days - 1 - rng.permutation(ANOMALY_OFFSETS)).tolist(),
+        spikes,
+        drop_candidates,
+        DROPS,
+    )
+    item_sale, item_product, quantity = baskets.merged()
     item_day = sale_day[item_sale]
     item_count = np.bincount(item_sale, minlength=n_sales).astype(np.int64)
     item_start = np.concatenate(([0], np.cumsum(item_count)[:-1])).astype(np.int64)
@@ -520,29 +528,3 @@ def _sale_moments(
     stamp = sale_day * US_PER_DAY + time_us
     chrono = np.argsort(stamp, kind="stable")
     return stamp[chrono], sale_day[chrono]
-
-
-def _basket_lines(
-    rng: np.random.Generator, weights: np.ndarray, sale_day: np.ndarray, basket_qty: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(sale, product, quantity)`` per line, sorted by sale then product.
-
-    Each basket gets 1 + Poisson(1.5) lines; a line's product is drawn from its
-    day's row of ``weights`` (one vectorised ``searchsorted`` over the rows laid
-    end to end: row ``d`` spans ``(d, d + 1]``), so zero-weight products are never
-    drawn. The same product twice in a basket becomes one line.
-    """
-    n_days, n_products = weights.shape
-    n_sales = len(sale_day)
-    lines_per_sale = 1 + np.minimum(rng.poisson(1.5, n_sales), 7)
-    line_sale = np.repeat(np.arange(n_sales), lines_per_sale)
-    line_day = sale_day[line_sale]
-    cum = np.cumsum(weights, axis=1)
-    cum = cum / cum[:, -1:]
-    flat = (cum + np.arange(n_days)[:, None]).ravel()
-    picks = np.searchsorted(flat, line_day + rng.uniform(0, 0.999999, len(line_sale)), side="right")
-    line_product = np.minimum(picks - line_day * n_products, n_products - 1)
-    line_quantity = 1 + np.minimum(rng.poisson(basket_qty[line_product]), 11)
-    key, inverse = np.unique(line_sale * n_products + line_product, return_inverse=True)
-    quantity = np.bincount(inverse, weights=line_quantity).astype(np.int64)
-    return key // n_products, key % n_products, quantity
