@@ -327,6 +327,26 @@ def shared_strings_claim(count: int = 10**12) -> bytes:
     )
 
 
+def shared_string_bomb(cells: int = 40_000, length: int = 32_000) -> bytes:
+    """``cells`` cells (well within the cell cap) that all show one ``length``-character shared
+    string: a few hundred KB on disk, but a reader copies the string into every cell
+    (1.3 GB by default). Only the sandbox's memory limit stops it."""
+    text = random.Random(3).randbytes(length // 2).hex()
+    rows = "".join(
+        f'<row r="{n}"><c r="A{n}" t="s"><v>0</v></c></row>' for n in range(2, cells + 2)
+    )
+    content = raw_xlsx(header_xml() + rows)
+    return _rewrite_part(
+        content,
+        "xl/sharedStrings.xml",
+        lambda xml: xml,
+        create=(
+            f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{SHEET_NS}" count="{cells}" '
+            f'uniqueCount="1"><si><t>{text}</t></si></sst>'
+        ),
+    )
+
+
 def dtd_after_comment(comment_bytes: int = 70 * 1024) -> bytes:
     """A sheet part whose DOCTYPE comes after a long comment (past any first-chunk check)."""
     return _rewrite_part(
