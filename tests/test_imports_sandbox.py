@@ -91,8 +91,8 @@ async def test_calamine_failing_to_allocate_a_grid_is_out_of_memory(
 
 
 async def test_a_call_past_its_deadline_kills_the_child(sandbox: Sandbox) -> None:
-    sandbox.timeout_s = 0.5
     pid = int((await call(sandbox, b"echo x")).split()[0])
+    sandbox.timeout_s = 0.5
     with pytest.raises(SandboxFailed) as failed:
         await call(sandbox, b"sleep 30")
     assert failed.value.timed_out

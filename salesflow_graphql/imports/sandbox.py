@@ -17,6 +17,10 @@ anything. A child that dies fails the one call it was serving with
   able to run code in the gateway. Replies are bounded in size.
 - **Deadlines.** A call that runs past its deadline, or whose caller gives up, kills
   its child: a half-answered protocol can't be resumed.
+- **Little to find.** A child gets no file descriptors but its pipes and none of the
+  gateway's environment beyond ``PATH``, locale and ``PYTHONPATH`` (no JWT secret, no
+  Redis URL). It is not a jail (no seccomp, same user): the limits are about memory,
+  time and what a crash can reach, not about code execution in the child.
 - **Nothing outlives the gateway.** :meth:`Sandbox.close` (from the runtime's close,
   which uvicorn runs on SIGTERM) kills every child; a child also asks the kernel to
   kill it when the gateway dies (``PR_SET_PDEATHSIG``), and exits when its stdin closes.
@@ -49,6 +53,9 @@ OUT_OF_MEMORY_EXIT = 3
 _START_TIMEOUT_S = 60.0
 _STDERR_LINES = 20
 _STDERR_LINE_CHARS = 500
+#: All of the gateway's environment a child gets: no secrets (JWT, Redis, SMTP) for a parser
+#: bug to find. The interpreter finds its packages from its own path.
+_CHILD_ENVIRONMENT = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
 #: Words in a child's last words that mean it ran out of memory.
 _MEMORY_WORDS = ("MemoryError", "memory allocation of", "Cannot allocate memory", "out of memory")
 
@@ -159,7 +166,10 @@ class Sandbox:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "RUST_BACKTRACE": "0"},
+            env={
+                **{k: v for k, v in os.environ.items() if k in _CHILD_ENVIRONMENT},
+                "RUST_BACKTRACE": "0",
+            },
         )
         child = Child(process, self)
         self._all.add(child)
