@@ -10,7 +10,10 @@ Prints two tables:
    side by side with ``pandas.read_excel(engine="openpyxl")`` merely reading
    the same file;
 2. bad files: a 300 KB zip bomb (declared honestly, 300 MiB inside) and one
-   that lies about its size, refused.
+   that lies about its size, refused; in full mode also the hostile grids of
+   issue 12 (a cell at XFD1048576, .ods repeats, .xls DIMENSIONS; refused from
+   their extent) and a shared-string bomb that only the sandbox's memory limit
+   stops.
 
 Every measurement runs in a fresh process talking to a Java stand-in on a real
 socket, so peak memory (``ru_maxrss``) is that one operation's process only:
@@ -254,11 +257,17 @@ def run(quick: bool) -> list[dict[str, Any]]:
         )
 
         bad_rows = []
-        bombs = [("zip bomb, honest (300 MiB inside)", spreadsheets.zip_bomb())]
-        if not quick:  # the tests cover the lying one; CI time goes to the rest
-            bombs.append(("zip bomb, lying about its size", spreadsheets.lying_zip_bomb()))
-        for name, content in bombs:
-            path = Path(folder) / "bomb.xlsx"
+        bombs = [("zip bomb, honest (300 MiB inside)", "xlsx", spreadsheets.zip_bomb())]
+        if not quick:  # the tests cover these; CI time goes to the rest
+            bombs += [
+                ("zip bomb, lying about its size", "xlsx", spreadsheets.lying_zip_bomb()),
+                ("xlsx, a cell at XFD1048576", "xlsx", spreadsheets.far_cell_xlsx("XFD1048576")),
+                ("ods, 16,384 × 1,048,575 repeats", "ods", spreadsheets.ods_repeated()),
+                ("xls, DIMENSIONS of 4 billion rows", "xls", spreadsheets.xls_huge_dimensions()),
+                ("xlsx, shared-string bomb (1.3 GB)", "xlsx", spreadsheets.shared_string_bomb()),
+            ]
+        for name, extension, content in bombs:
+            path = Path(folder) / f"bomb.{extension}"
             path.write_bytes(content)
             outcome = measure("dry-run", path, java_url)
             results.append({"case": name, "ours": outcome})

@@ -18,7 +18,7 @@ def handle(payload: bytes) -> bytes:
     if command == b"hog":  # grows until the address-space limit says no
         hoard = []
         while True:
-            hoard.append(bytearray(64 * 1024 * 1024))
+            hoard.append(bytes(64 * 1024 * 1024))  # calloc: address space, no page touched
     if command == b"raise":
         raise ValueError(argument.decode())
     if command == b"sleep":

@@ -36,7 +36,7 @@ async def sandbox(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sandbox]:
         "sandbox_probe",
         workers=1,
         memory_bytes=512 * 1024 * 1024,
-        timeout_s=5,
+        timeout_s=20,
         max_reply_bytes=1 << 20,
     )
     yield pool

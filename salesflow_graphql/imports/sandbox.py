@@ -91,7 +91,7 @@ class Sandbox:
         self._all: set[Child] = set()
         self._slots = asyncio.Semaphore(workers)
         self._closed = False
-        self._replacing: set[asyncio.Task[None]] = set()
+        self._starting: set[asyncio.Task[None]] = set()
 
     @property
     def pids(self) -> list[int]:
@@ -99,10 +99,10 @@ class Sandbox:
         return [c.pid for c in self._all if c.alive]
 
     async def start(self) -> None:
-        """Start the idle children now instead of on first use (start-up takes a moment)."""
-        missing = self.workers - len(self._idle)
-        children = await asyncio.gather(*(self._spawn() for _ in range(missing)))
-        self._idle.extend(children)
+        """Start the children now instead of on first use (start-up takes a moment)."""
+        for _ in range(self.workers - len(self._all) - len(self._starting)):
+            self._grow()
+        await asyncio.gather(*self._starting, return_exceptions=True)
 
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[Child]:
@@ -116,39 +116,39 @@ class Sandbox:
                     self._idle.append(child)
                 else:
                     await self._discard(child)
-                    self._replace()
+                    self._grow()  # a replacement, so that the next lease finds one warm
 
     async def close(self) -> None:
         """Kill every child, idle or busy (their calls fail); no new one starts after."""
         self._closed = True
         self._idle.clear()
-        for task in self._replacing:
+        for task in self._starting:
             task.cancel()
-        await asyncio.gather(*self._replacing, return_exceptions=True)
+        await asyncio.gather(*self._starting, return_exceptions=True)
         await asyncio.gather(*(self._discard(c) for c in list(self._all)))
 
-    def _replace(self) -> None:
-        """Start a new child in the background for one that died, so the next lease is warm."""
+    def _grow(self) -> None:
+        """Start one more idle child in the background."""
         if self._closed:
             return
 
-        async def replace() -> None:
+        async def grow() -> None:
             with contextlib.suppress(SandboxFailed, OSError):
                 child = await self._spawn()
-                if len(self._idle) < self.workers:
+                if len(self._all) <= self.workers:
                     self._idle.append(child)
                 else:
                     await self._discard(child)
 
-        task = asyncio.get_running_loop().create_task(replace())
-        self._replacing.add(task)
-        task.add_done_callback(self._replacing.discard)
+        task = asyncio.get_running_loop().create_task(grow())
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
 
     async def _take(self) -> Child:
         if self._closed:
             raise SandboxFailed("the sandbox is shut down")
-        while not self._idle and self._replacing:  # one is starting: cheaper to wait for it
-            await asyncio.wait(set(self._replacing), return_when=asyncio.FIRST_COMPLETED)
+        while not self._idle and self._starting:  # one is starting: cheaper to wait for it
+            await asyncio.wait(set(self._starting), return_when=asyncio.FIRST_COMPLETED)
         while self._idle:
             child = self._idle.pop()
             if child.alive:
@@ -179,8 +179,12 @@ class Sandbox:
             if status != _READY:
                 raise SandboxFailed("the child did not start")
         except BaseException as error:
-            await self._discard(child)
-            if isinstance(error, asyncio.IncompleteReadError | TimeoutError):
+            self._all.discard(child)
+            if isinstance(error, asyncio.IncompleteReadError):  # it died: let it finish
+                await child.end(grace_s=5)
+                raise child.failure("could not start") from None
+            await child.kill()
+            if isinstance(error, TimeoutError):
                 raise child.failure("could not start") from None
             raise
         if self._closed:  # closed while this one started
@@ -230,7 +234,7 @@ class Child:
                 timed_out=True,
             ) from None
         except (asyncio.IncompleteReadError, ConnectionError):
-            await self.kill()
+            await self.end(grace_s=5)
             raise self.failure("died while working") from None
         except BaseException:  # cancelled, or anything else: the exchange can't resume
             await self.kill()
@@ -238,7 +242,7 @@ class Child:
         if status == _FAILED:  # the handler raised; the child exits after saying so
             self.broken = True
             self.last_words.append(reply.decode("utf-8", "replace"))
-            await self.kill()
+            await self.end(grace_s=5)
             raise self.failure("failed")
         return reply
 
@@ -255,7 +259,10 @@ class Child:
         status, size = _FRAME.unpack(await stdout.readexactly(_FRAME.size))
         if size > self.sandbox.max_reply_bytes:
             self.broken = True
-            raise ConnectionError(f"a reply of {size:,} bytes")
+            raise SandboxFailed(
+                f"sandbox child {self.pid} answered {size:,} bytes, over the bound of "
+                f"{self.sandbox.max_reply_bytes:,}"
+            )
         return status, await stdout.readexactly(size)
 
     def failure(self, what: str) -> SandboxFailed:
@@ -273,6 +280,14 @@ class Child:
             f"sandbox child {self.pid} {what} ({how or 'running'}){': ' + said if said else ''}"
         )
         return SandboxFailed(reason, out_of_memory=memory)
+
+    async def end(self, *, grace_s: float) -> None:
+        """Let a dying child finish dying (its real exit status is what says why), then
+        make sure. Killing at once would race the reaper: ``Popen.kill`` reaps a zombie
+        itself, and asyncio then reports a made-up exit status."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.process.wait(), timeout=grace_s)
+        await self.kill()
 
     async def kill(self) -> None:
         self.broken = True
