@@ -28,6 +28,12 @@ as a USER or ADMIN (both minted with the gateway's secret) in one of these forms
   empty file, names whose extension lies; and malformed multipart bodies.
   As literals, ``Upload`` gets strings, numbers and objects (what a JSON
   client could send); they must be refused as ``BAD_USER_INPUT``.
+- ``importExcel`` with hostile spreadsheets (issue 12, ``hostile_spreadsheets``):
+  tiny files whose sheets reach far (a cell at a random far reference, a lying
+  ``<dimension>``, .ods repeats, .xls DIMENSIONS and cells), cells without
+  references or under a namespace prefix, shared-string counts that lie, a DTD
+  after a long comment, zip bombs. Each must be answered (``REJECTED`` or read),
+  and the gateway must stay up.
 
 What counts as a failure (schemathesis's default checks would also flag every
 expected GraphQL error, e.g. FORBIDDEN for a USER's ``importExcel``):
@@ -57,6 +63,7 @@ import math
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -434,8 +441,10 @@ def _column(header: str, skus: list[str], *, clean: bool) -> st.SearchStrategy[s
 def upload_files(
     draw: Callable[[Any], Any], skus: list[str], kind: str, sheet: str
 ) -> tuple[str, bytes]:
-    """A file name and its bytes: ``kind`` csv, xlsx, bytes (anything) or mislabelled;
-    mostly with the headers of ``sheet`` (PRODUCTS or SALES, what the import expects)."""
+    """A file name and its bytes: ``kind`` csv, xlsx, bytes (anything), mislabelled or
+    hostile; mostly with the headers of ``sheet`` (PRODUCTS or SALES, what the import expects)."""
+    if kind == "hostile":
+        return draw(hostile_spreadsheets())
     ours = PRODUCT_HEADERS if sheet == "PRODUCTS" else SALES_HEADERS
     known = ours if draw(st.integers(0, 4)) < 4 else [*PRODUCT_HEADERS, *SALES_HEADERS]
     headers = draw(
@@ -526,6 +535,83 @@ def _multipart(
         },
         "files": {"0": (name, content, "application/octet-stream")},
     }
+
+
+# ------------------------------------------------ hostile spreadsheets (issue 12)
+def _spreadsheets() -> Any:
+    """The tests' spreadsheet builders (tests/spreadsheets.py), hostile ones included."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import spreadsheets
+
+    return spreadsheets
+
+
+def _column_name(index: int) -> str:
+    name = ""
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+@st.composite
+def hostile_spreadsheets(draw: Callable[[Any], Any]) -> tuple[str, bytes]:
+    """A small file built to make a dense reader allocate far more than it weighs, or to
+    slip markup past the checks that run before the reader (see the module docstring)."""
+    files = _spreadsheets()
+    shape = draw(
+        st.sampled_from(
+            [
+                "far cell",
+                "lying dimension",
+                "huge dimension",
+                "ods repeats",
+                "xls far cell",
+                "xls dimensions",
+                "no references",
+                "prefixed",
+                "shared strings",
+                "dtd",
+                "zip bomb",
+                "lying zip bomb",
+            ]
+        )
+    )
+    row = draw(st.integers(1, 1_048_576))
+    column = draw(st.integers(1, 16_384))
+    ref = f"{_column_name(column)}{row}"
+    if shape == "far cell":
+        return "far.xlsx", files.far_cell_xlsx(ref)
+    if shape == "lying dimension":
+        small = f"A1:{_column_name(draw(st.integers(1, 5)))}{draw(st.integers(1, 9))}"
+        return "lying.xlsx", files.far_cell_xlsx(ref, dimension=small)
+    if shape == "huge dimension":
+        return "dim.xlsx", files.raw_xlsx(files.header_xml(), head=f'<dimension ref="A1:{ref}"/>')
+    if shape == "ods repeats":
+        return "repeats.ods", files.ods_repeated(rows=row, columns=column)
+    if shape == "xls far cell":
+        return "far.xls", files.xls_far_cell(
+            draw(st.integers(1, 65_535)), draw(st.integers(3, 255))
+        )
+    if shape == "xls dimensions":
+        content = bytearray(files.xls_huge_dimensions())
+        at = content.index(b"\x00\x02\x0e\x00") + 4
+        values = draw(
+            st.tuples(*(st.integers(0, 2**32 - 1),) * 2, *(st.integers(0, 2**16 - 1),) * 2)
+        )
+        struct.pack_into("<IIHH", content, at, *values)
+        return "dims.xls", bytes(content)
+    if shape == "no references":
+        return "norefs.xlsx", files.cells_without_refs(column, row)
+    if shape == "prefixed":
+        return "prefixed.xlsx", files.prefixed_far_cell()
+    if shape == "shared strings":
+        return "sst.xlsx", files.shared_strings_claim(draw(st.integers(1, 10**15)))
+    if shape == "dtd":
+        return "dtd.xlsx", files.dtd_after_comment(draw(st.integers(0, 200_000)))
+    if shape == "zip bomb":
+        return "bomb.xlsx", files.zip_bomb()
+    return "bomb.xlsx", files.lying_zip_bomb()
 
 
 MALFORMED_MULTIPART = [
@@ -662,6 +748,7 @@ UPLOAD_FORMS = {
     "multipart-xlsx": 0.25,
     "multipart-bytes": 0.1,
     "multipart-mislabelled": 0.07,
+    "multipart-hostile": 0.1,
     "malformed": 0.07,
 }
 

@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if runtime is None:
             runtime = await Runtime.start(configured)
             runtime.forecasts.warm_up()
+            runtime.imports.warm_up()
         app.state.runtime = runtime
         try:
             yield

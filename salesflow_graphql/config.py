@@ -177,6 +177,24 @@ class Settings:
     import_max_concurrent: int = setting(
         2, "Imports parsed at the same time by one process (CPU and memory bound)", low=1
     )
+    import_max_sheet_cells: int = setting(
+        5_000_000,
+        "Most cells (rows × columns from A1) one sheet may reach, measured in its XML "
+        "before any parser runs",
+        low=1,
+    )
+    import_sandbox_memory_bytes: int = setting(
+        2 * 1024**3,
+        "Address-space limit (RLIMIT_AS) of each process that parses uploads",
+        low=256 * 1024**2,
+    )
+    import_sandbox_timeout_s: float = setting(
+        120.0,
+        "Longest one step of parsing an upload (read, check, render) may run before its "
+        "process is killed",
+        low=1,
+        high=3600,
+    )
     # --- files ---
     exports_dir: str = setting("exports", "Folder (shared volume) for reports and import files")
     # --- signed links ---

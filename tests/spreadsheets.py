@@ -2,7 +2,9 @@
 
 .xlsx with openpyxl, .xls with xlwt (Excel 97-2003, BIFF8), .ods with odfpy,
 .csv with the csv module; plus the bad files: a macro-enabled workbook, zip
-bombs (honest and lying about their size), a program renamed .xlsx.
+bombs (honest and lying about their size), a program renamed .xlsx, and the
+hostile grids (:data:`HOSTILE`): tiny files whose sheets reach far enough to
+make a dense reader allocate gigabytes.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import random
+import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -240,3 +244,221 @@ def products_rows(count: int, *, start: int = 0) -> list[list[Any]]:
 
 def today_iso() -> str:
     return datetime.now().date().isoformat()
+
+
+# ------------------------------------------------------------------ hostile grids
+SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+HEADER = ["SKU", "Name", "Price"]
+
+
+def far_cell_xlsx(ref: str, *, dimension: str | None = None) -> bytes:
+    """A header row and one more cell at ``ref``, as openpyxl writes it: its ``<dimension>``
+    says ``A1:<ref>`` (or ``dimension``, when given, lies). ``XFD1048576`` makes 4.9 KB."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Products"
+    sheet.append(HEADER)
+    sheet[ref] = "stray"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    content = buffer.getvalue()
+    if dimension is None:
+        return content
+    return _rewrite_part(
+        content,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(
+            rb'<dimension ref="[^"]*"', f'<dimension ref="{dimension}"'.encode(), xml
+        ),
+    )
+
+
+def raw_xlsx(sheet_data: str, *, head: str = "", prefix: str = "") -> bytes:
+    """An .xlsx whose sheet “Products” is exactly ``sheet_data`` (inside ``<sheetData>``),
+    with ``head`` before it (a ``<dimension>``...); ``prefix`` names the main namespace."""
+    ns = f'xmlns{":" + prefix if prefix else ""}="{SHEET_NS}"'
+    tag = f"{prefix}:" if prefix else ""
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?><{tag}worksheet {ns}>{head}'
+        f"<{tag}sheetData>{sheet_data}</{tag}sheetData></{tag}worksheet>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        _skeleton(archive)
+        archive.writestr("xl/worksheets/sheet1.xml", xml)
+    return out.getvalue()
+
+
+def header_xml(prefix: str = "") -> str:
+    tag = f"{prefix}:" if prefix else ""
+    cells = "".join(
+        f'<{tag}c r="{chr(65 + i)}1" t="inlineStr"><{tag}is><{tag}t>{h}</{tag}t></{tag}is></{tag}c>'
+        for i, h in enumerate(HEADER)
+    )
+    return f'<{tag}row r="1">{cells}</{tag}row>'
+
+
+def cells_without_refs(columns: int, last_row: int) -> bytes:
+    """A header row, a row of ``columns`` cells that carry no ``r`` (each takes the next
+    column), then one more such cell on row ``last_row``."""
+    wide = "<row>" + "<c><v>1</v></c>" * columns + "</row>"
+    return raw_xlsx(header_xml() + wide + f'<row r="{last_row}"><c><v>1</v></c></row>')
+
+
+def prefixed_far_cell() -> bytes:
+    """The main namespace under a prefix (``x:c``), which readers match by local name."""
+    far = '<x:row r="150000"><x:c r="SF150000"><x:v>1</x:v></x:c></x:row>'
+    return raw_xlsx(header_xml("x") + far, prefix="x")
+
+
+def shared_strings_claim(count: int = 10**12) -> bytes:
+    """A valid sheet whose shared-string table says it holds ``count`` strings (a reader
+    reserves room for them up front)."""
+    content = xlsx([HEADER, ["A-1", "Lamp", 2]])
+    return _rewrite_part(
+        content,
+        "xl/sharedStrings.xml",
+        lambda xml: re.sub(rb'uniqueCount="\d+"', f'uniqueCount="{count}"'.encode(), xml),
+        create=(
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<sst xmlns="{SHEET_NS}" count="1" uniqueCount="{count}"><si><t>x</t></si></sst>'
+        ),
+    )
+
+
+def shared_string_bomb(cells: int = 40_000, length: int = 32_000) -> bytes:
+    """``cells`` cells (well within the cell cap) that all show one ``length``-character shared
+    string: a few hundred KB on disk, but a reader copies the string into every cell
+    (1.3 GB by default). Only the sandbox's memory limit stops it."""
+    text = random.Random(3).randbytes(length // 2).hex()
+    rows = "".join(
+        f'<row r="{n}"><c r="A{n}" t="s"><v>0</v></c></row>' for n in range(2, cells + 2)
+    )
+    content = raw_xlsx(header_xml() + rows)
+    return _rewrite_part(
+        content,
+        "xl/sharedStrings.xml",
+        lambda xml: xml,
+        create=(
+            f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{SHEET_NS}" count="{cells}" '
+            f'uniqueCount="1"><si><t>{text}</t></si></sst>'
+        ),
+    )
+
+
+def dtd_after_comment(comment_bytes: int = 70 * 1024) -> bytes:
+    """A sheet part whose DOCTYPE comes after a long comment (past any first-chunk check)."""
+    return _rewrite_part(
+        xlsx([HEADER, ["A-1", "Lamp", 2]]),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(
+            b"<worksheet",
+            b"<!--"
+            + b"x" * comment_bytes
+            + b'--><!DOCTYPE worksheet [<!ENTITY e "boom">]><worksheet',
+            1,
+        ),
+    )
+
+
+def ods_repeated(rows: int = 1_048_575, columns: int = 16_384) -> bytes:
+    """A header row, then one filled cell repeated ``columns`` times in a row repeated
+    ``rows`` times: two lines of XML for a grid of ``rows × columns`` cells."""
+    content = ods([HEADER, ["A-1", "Lamp", 2]])
+    repeated = (
+        f'<table:table-row table:number-rows-repeated="{rows}">'
+        f'<table:table-cell table:number-columns-repeated="{columns}" office:value-type="float" '
+        'office:value="1"><text:p>1</text:p></table:table-cell></table:table-row>'
+    )
+    return _rewrite_part(
+        content,
+        "content.xml",
+        lambda xml: xml.replace(b"</table:table>", repeated.encode() + b"</table:table>", 1),
+    )
+
+
+def xls_far_cell(row: int = 65_535, column: int = 255) -> bytes:
+    """An .xls with a header row and one cell at (``row``, ``column``), 0-based."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Products")
+    for c, name in enumerate(HEADER):
+        sheet.write(0, c, name)
+    sheet.write(row, column, "stray")
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def xls_huge_dimensions() -> bytes:
+    """A small .xls whose DIMENSIONS record declares 4 billion rows × 255 columns (a reader
+    reserves memory for all of them before reading one cell)."""
+    data = bytearray(xls([HEADER, ["A-1", "Lamp", 2]], sheet="Products"))
+    at = data.index(b"\x00\x02\x0e\x00")  # DIMENSIONS, 14 bytes: u32 rows, u16 columns
+    struct.pack_into("<IIHH", data, at + 4, 0, 0xFFFFFFF0, 0, 0xFF)
+    return bytes(data)
+
+
+def _rewrite_part(
+    content: bytes, name: str, change: Callable[[bytes], bytes], *, create: str | None = None
+) -> bytes:
+    """``content`` with part ``name`` changed (or added as ``create``), the rest as it was."""
+    source = zipfile.ZipFile(io.BytesIO(content))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        names = source.namelist()
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, change(data) if item.filename == name else data)
+        if name not in names and create is not None:
+            target.writestr(name, create)
+    return out.getvalue()
+
+
+def large_xlsx(target_bytes: int, *, rows: int = 150_000) -> bytes:
+    """A real-looking product list of ``rows`` rows and about ``target_bytes`` (give or take
+    10 %), written directly as XML for speed; each row has a long free-text description
+    (random, so that it compresses like real text, not like a bomb)."""
+    per_row = max(8, target_bytes // rows - 60)  # bytes of description that survive deflate
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        _skeleton(archive)
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            head = (
+                f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{SHEET_NS}"><sheetData>'
+            )
+            header = '<row r="1">' + "".join(
+                f'<c r="{c}1" t="inlineStr"><is><t>{h}</t></is></c>'
+                for c, h in zip("ABCD", ["SKU", "Name", "Price", "Description"], strict=True)
+            )
+            sheet.write((head + header + "</row>").encode())
+            for start in range(2, rows + 2, 5000):
+                batch = [
+                    f'<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>L-{n:07d}</t></is></c>'
+                    f'<c r="B{n}" t="inlineStr"><is><t>Product {n}</t></is></c>'
+                    f'<c r="C{n}"><v>{n % 9000 / 100 + 1}</v></c>'
+                    f'<c r="D{n}" t="inlineStr"><is><t>{random.randbytes(per_row).hex()}</t></is></c></row>'
+                    for n in range(start, min(start + 5000, rows + 2))
+                ]
+                sheet.write("".join(batch).encode())
+            sheet.write(b"</sheetData></worksheet>")
+    return out.getvalue()
+
+
+#: The hostile files of issue 12, by name: each must be refused (or read) without the
+#: gateway allocating what its grid would need.
+HOSTILE: dict[str, Callable[[], bytes]] = {
+    "xlsx, one cell at XFD1048576 (4.9 KB)": lambda: far_cell_xlsx("XFD1048576"),
+    "xlsx, one cell at SF150000": lambda: far_cell_xlsx("SF150000"),
+    "xlsx, <dimension> says A1:C2, a cell at SF150000": lambda: far_cell_xlsx(
+        "SF150000", dimension="A1:C2"
+    ),
+    "xlsx, cells under a namespace prefix": prefixed_far_cell,
+    "xlsx, 20,000 cells without references, then row 300": lambda: cells_without_refs(20_000, 300),
+    "xlsx, shared strings claim 10^12 entries": shared_strings_claim,
+    "ods, a filled cell repeated 16,384 × 1,048,575": ods_repeated,
+    "xls, one cell at IV65536": xls_far_cell,
+    "xls, DIMENSIONS of 4 billion rows": xls_huge_dimensions,
+}

@@ -499,6 +499,40 @@ async def test_bad_files_are_rejected_and_nothing_is_written(
     assert standin.requests == []  # not even a read: a refused file costs Java nothing
 
 
+async def test_a_sheet_past_the_cell_cap_is_rejected_before_any_parser_runs(
+    start: Start, java: str, standin: StandIn, admin_token: str
+) -> None:
+    async with start(java) as gateway:
+        standin.clear_requests()
+        result = await gateway.result(admin_token, files.far_cell_xlsx("XFD1048576"), dry_run=False)
+        assert standin.requests == []  # refused before a single call to Java
+        healthy = await gateway.result(admin_token, files.xlsx(files.products_rows(1)))
+    assert result["status"] == "REJECTED"
+    assert "Sheet “Products” is marked as reaching cell XFD1048576" in result["message"]
+    assert "5,000,000 cells" in result["message"]
+    assert healthy["status"] == "VALID"
+
+
+async def test_a_reader_that_dies_on_a_file_rejects_it_and_the_next_import_works(
+    start: Start, java: str, standin: StandIn, admin_token: str
+) -> None:
+    # With the cap out of the way, python-calamine meets the grid it can't hold: its Rust
+    # allocator aborts the sandbox process, which is what an unknown parser bug looks like.
+    limits = {"import_max_sheet_cells": 10**12, "import_sandbox_memory_bytes": 512 * 2**20}
+    async with start(java, **limits) as gateway:
+        crashed = await gateway.result(
+            admin_token, files.far_cell_xlsx("SF150000"), dry_run=False, key="k-1"
+        )
+        retried = await gateway.result(
+            admin_token, files.xlsx(files.products_rows(2)), dry_run=False, key="k-1"
+        )
+    assert crashed["status"] == "REJECTED"
+    assert crashed["message"].startswith("The file could not be read: reading it needed more")
+    assert "512 MiB" in crashed["message"]
+    assert retried["status"] == "COMMITTED" and not retried["replayed"]  # the key was freed
+    assert retried["created"] == 2
+
+
 async def test_a_workbook_with_a_macro_is_imported_and_the_macro_ignored(
     start: Start, java: str, standin: StandIn, admin_token: str
 ) -> None:

@@ -6,23 +6,34 @@ encryption); then every member is inflated once from its raw bytes, in 1 MiB
 steps that are thrown away, with a hard cap on the bytes produced, and must
 end exactly at its declared size with its declared CRC. So the parser only
 ever inflates what was counted here: a member that lies about its size is
-caught before it. XML parts are also refused if they carry a DTD (entity
-expansion attacks); a real workbook never has one.
+caught before it.
 
-The one XML part read in Python, ``[Content_Types].xml``, goes through defusedxml.
+While they stream by, XML parts are also read for what a parser must never
+meet: a DTD anywhere in the part (entity expansion attacks; a real workbook
+never has one), a text encoding other than UTF-8 or an ASCII superset (where
+these byte-level checks could not see), a shared-string table that asks for
+more entries than it could hold, and sheets whose extent passes the cell cap
+(:mod:`.extent`).
+
+The small XML parts read in Python (``[Content_Types].xml``, the workbook's
+sheet list) go through defusedxml.
 """
 
 from __future__ import annotations
 
 import io
+import posixpath
+import re
 import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from defusedxml import ElementTree as SafeElementTree
 
+from .extent import OdsContentScanner, SheetTooLarge, SheetXmlScanner, too_large
 from .formats import SpreadsheetFormat
 from .model import FileRefused
 
@@ -31,6 +42,17 @@ MiB = 1024 * 1024
 RATIO_FLOOR_BYTES = 1 * MiB
 INFLATE_STEP = 1 * MiB
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
+#: Small parts read whole in Python; larger ones are not what a workbook has.
+_SMALL_PART_BYTES = 4 * MiB
+_DTD = re.compile(rb"<!(?i:doctype|entity)")
+_DTD_OVERLAP = len(b"<!doctype") - 1
+_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)")
+_ASCII_SUPERSETS = re.compile(
+    r"(?i)utf-?8|(?:us-)?ascii|iso[-_]?8859-\d+|latin-?1|(?:windows|cp)-?125\d"
+)
+_SST = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?sst\b[^>]*?\suniqueCount\s*=\s*[\"'](\d+)")
+#: The shortest shared string, ``<si/>``: a table can't hold more entries than this allows.
+_MIN_SST_ENTRY = 5
 #: A zip local file header; the last two fields are the name and extra-field lengths.
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 
@@ -53,6 +75,8 @@ class ArchiveLimits:
     max_entries: int
     max_uncompressed_bytes: int
     max_ratio: float
+    #: Rows × columns (from A1) a sheet may reach (:mod:`.extent`).
+    max_sheet_cells: int = 5_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +99,10 @@ def inspect_archive(content: bytes, limits: ArchiveLimits) -> ArchiveFacts:
     with archive:
         members = archive.infolist()
         _check_directory(members, limits)
-        inflated = _inflate_with_cap(content, members, limits)
         names = {m.filename for m in members}
         fmt, macros = _identify(archive, names)
+        sheets = _sheet_names(archive, names) if fmt is not SpreadsheetFormat.ODS else {}
+        inflated = _inflate_with_cap(content, members, limits, fmt, sheets)
     return ArchiveFacts(format=fmt, has_macros=macros, uncompressed_bytes=inflated)
 
 
@@ -107,13 +132,20 @@ def _check_directory(members: list[zipfile.ZipInfo], limits: ArchiveLimits) -> N
                 )
 
 
-def _inflate_with_cap(content: bytes, members: list[zipfile.ZipInfo], limits: ArchiveLimits) -> int:
+def _inflate_with_cap(
+    content: bytes,
+    members: list[zipfile.ZipInfo],
+    limits: ArchiveLimits,
+    fmt: SpreadsheetFormat,
+    sheets: dict[str, str],
+) -> int:
     """Inflate every member from its raw bytes, counting, and prove its size and CRC honest.
 
     zipfile alone is not enough: it stops at the declared size, so a member
     that declares 1 MiB (with the CRC of its first MiB) but inflates to 1 GiB
     would pass, and the parser, which reads to the end of the deflate stream,
     would not stop. Here the stream must end exactly at the declared size.
+    Each XML part is read by :class:`_XmlPart` on the way.
     """
     total = 0
     view = memoryview(content)
@@ -121,6 +153,7 @@ def _inflate_with_cap(content: bytes, members: list[zipfile.ZipInfo], limits: Ar
         if member.is_dir():
             continue
         produced, crc = 0, 0
+        xml = _XmlPart.of(member, fmt, limits.max_sheet_cells)
         for chunk in _member_chunks(view, member):
             produced += len(chunk)
             total += len(chunk)
@@ -131,12 +164,91 @@ def _inflate_with_cap(content: bytes, members: list[zipfile.ZipInfo], limits: Ar
                 )
             if produced > member.file_size:
                 raise _damaged(member, "inflates to more than it declares")
-            if produced == len(chunk) and member.filename.lower().endswith(_XML_SUFFIXES):
-                _refuse_dtd(chunk, member.filename)  # the first chunk: where a DTD would be
+            if xml is not None:
+                xml.feed(chunk, sheets)
             crc = zlib.crc32(chunk, crc)
         if produced != member.file_size or crc != member.CRC:
             raise _damaged(member, "does not match its declared size and checksum")
+        if xml is not None:
+            xml.close(sheets)
     return total
+
+
+class _Scanner(Protocol):
+    def feed(self, data: bytes) -> None: ...
+
+
+class _XmlPart:
+    """One XML part as it streams: DTD, encoding, shared strings and sheet extents."""
+
+    def __init__(self, member: zipfile.ZipInfo, measure: _Scanner | None, max_cells: int) -> None:
+        self.member = member
+        self.name = member.filename
+        self.measure = measure
+        self.max_cells = max_cells
+        self._tail = b""
+        self._first = True
+
+    @classmethod
+    def of(cls, member: zipfile.ZipInfo, fmt: SpreadsheetFormat, max_cells: int) -> _XmlPart | None:
+        name = member.filename
+        if not name.lower().endswith(_XML_SUFFIXES):
+            return None
+        measure: _Scanner | None = None
+        if fmt is SpreadsheetFormat.ODS:
+            if name == "content.xml":
+                measure = OdsContentScanner(max_cells)
+        elif name.lower().endswith(".xml"):
+            # Every part, not only the sheets the workbook lists: a part it lists under
+            # an odd name must not escape, and parts without cells cost one search.
+            measure = SheetXmlScanner(max_cells)
+        return cls(member, measure, max_cells)
+
+    def feed(self, chunk: bytes, sheets: dict[str, str]) -> None:
+        if self._first:
+            self._first = False
+            self._check_head(chunk)
+        if _DTD.search(chunk) or _DTD.search(self._tail + chunk[:_DTD_OVERLAP]):
+            raise FileRefused(
+                f"Part “{self.name[:60]}” declares a DTD, which spreadsheets never need "
+                "(a known XML attack); the file was not opened."
+            )
+        self._tail = chunk[-_DTD_OVERLAP:]
+        if self.measure is not None:
+            try:
+                self.measure.feed(chunk)
+            except SheetTooLarge as error:
+                raise self._too_large(error, sheets) from None
+
+    def close(self, sheets: dict[str, str]) -> None:
+        if self.measure is None:
+            return
+        try:
+            self.measure.close()  # type: ignore[attr-defined]
+        except SheetTooLarge as error:
+            raise self._too_large(error, sheets) from None
+
+    def _too_large(self, error: SheetTooLarge, sheets: dict[str, str]) -> FileRefused:
+        sheet = error.sheet or sheets.get(self.name) or self.name
+        return too_large(sheet, error, self.max_cells)
+
+    def _check_head(self, head: bytes) -> None:
+        """Only UTF-8 or an ASCII superset: the byte-level checks above must see the markup."""
+        declared = _ENCODING.match(head)
+        encoding = declared.group(1).decode("ascii", "replace") if declared else "utf-8"
+        if (
+            b"\x00" in head[:4]
+            or head.startswith((b"\xff\xfe", b"\xfe\xff"))
+            or not (_ASCII_SUPERSETS.fullmatch(encoding))
+        ):
+            raise FileRefused(
+                f"Part “{self.name[:60]}” is not written in UTF-8 (it says {encoding[:20]!r} or "
+                "starts like UTF-16), which no spreadsheet program does; the file was not opened."
+            )
+        if self.name.lower().endswith("sharedstrings.xml"):
+            entries = _SST.search(head)
+            if entries and int(entries.group(1)) > self.member.file_size // _MIN_SST_ENTRY + 1:
+                raise _damaged(self.member, "claims more shared strings than it can hold")
 
 
 def _member_chunks(view: memoryview, member: zipfile.ZipInfo) -> Iterator[bytes]:
@@ -186,19 +298,9 @@ def _damaged(member: zipfile.ZipInfo, problem: str) -> FileRefused:
     )
 
 
-def _refuse_dtd(head: bytes, name: str) -> None:
-    # A DTD must come before the root element, so the first chunk is where it would be.
-    lowered = head[:65536].lower()
-    if b"<!doctype" in lowered or b"<!entity" in lowered:
-        raise FileRefused(
-            f"Part “{name[:60]}” declares a DTD, which spreadsheets never need "
-            "(a known XML attack); the file was not opened."
-        )
-
-
 def _identify(archive: zipfile.ZipFile, names: set[str]) -> tuple[SpreadsheetFormat, bool]:
     if "mimetype" in names:
-        mimetype = archive.read("mimetype")[:200].strip()
+        mimetype = _small_part(archive, "mimetype")[:200].strip()
         if mimetype == b"application/vnd.oasis.opendocument.spreadsheet":
             macros = any(n.startswith("Basic/") for n in names)
             return SpreadsheetFormat.ODS, macros
@@ -208,7 +310,7 @@ def _identify(archive: zipfile.ZipFile, names: set[str]) -> tuple[SpreadsheetFor
                 f"The file is an OpenDocument {kind}, not a spreadsheet; it was not opened."
             )
     if "[Content_Types].xml" in names:
-        main = _main_content_type(archive.read("[Content_Types].xml"))
+        main = _main_content_type(_small_part(archive, "[Content_Types].xml"))
         if main == "xlsb":
             raise FileRefused(
                 "The file is an Excel binary workbook (.xlsb); save it as .xlsx and upload that."
@@ -222,6 +324,35 @@ def _identify(archive: zipfile.ZipFile, names: set[str]) -> tuple[SpreadsheetFor
     raise FileRefused(
         "The file is a zip archive but not a workbook (.xlsx, .xlsm or .ods); it was not opened."
     )
+
+
+def _sheet_names(archive: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
+    """Each worksheet part's name as the workbook shows it (for messages; {} if unreadable)."""
+    try:
+        workbook = SafeElementTree.fromstring(_small_part(archive, "xl/workbook.xml"))
+        rels = SafeElementTree.fromstring(_small_part(archive, "xl/_rels/workbook.xml.rels"))
+    except (
+        Exception
+    ):  # a damaged or absent part: the parser will say so, or the part's path will do
+        return {}
+    targets = {
+        r.get("Id"): r.get("Target", "") for r in rels if r.tag.rsplit("}", 1)[-1] == "Relationship"
+    }
+    found: dict[str, str] = {}
+    for sheet in workbook.iter():
+        if sheet.tag.rsplit("}", 1)[-1] != "sheet":
+            continue
+        rel = next((v for k, v in sheet.attrib.items() if k.rsplit("}", 1)[-1] == "id"), None)
+        target = targets.get(rel) or ""
+        path = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+        found[posixpath.normpath(path)] = sheet.get("name") or path
+    return found
+
+
+def _small_part(archive: zipfile.ZipFile, name: str) -> bytes:
+    if archive.getinfo(name).file_size > _SMALL_PART_BYTES:
+        raise FileRefused(f"Part “{name}” is far larger than a workbook's; it was not opened.")
+    return archive.read(name)
 
 
 def _main_content_type(xml: bytes) -> str | None:

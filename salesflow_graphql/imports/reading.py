@@ -4,13 +4,16 @@
   cells and never evaluates formulas or runs macros); .csv through the csv
   module with UTF-8 (with or without BOM), UTF-16 (with BOM) or cp1252 decoding.
 - The name's extension is checked against the bytes (:mod:`.formats`), zip
-  archives against their limits (:mod:`.archive`), before any parser runs.
+  archives against their limits (:mod:`.archive`) and every sheet's extent
+  against the cell cap (:mod:`.extent`, :mod:`.biff` for .xls), before any
+  parser runs.
 - The sheet is the one named “Products” / “Sales” when there is one, else the
   first visible sheet with a header row (:mod:`.headers`).
 - Row limits are checked from the sheet's dimensions, before its cells become
   Python objects.
 
-Everything here is CPU work: call :func:`read_table` from a worker thread.
+Everything here is CPU work on untrusted bytes: it runs in a sandboxed process
+(:mod:`.parsing`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 import python_calamine as calamine
 
 from .archive import ArchiveLimits, inspect_archive
+from .biff import check_xls
+from .extent import SheetTooLarge, too_large
 from .formats import Container, SpreadsheetFormat, extension_of, sniff
 from .headers import HEADER_SCAN_ROWS, REQUIRED, HeaderRow, field_label, find_header
 from .model import FileRefused, ImportKind, SheetTable
@@ -39,6 +44,11 @@ class ReadLimits:
     max_rows: int
     archive: ArchiveLimits
 
+    @property
+    def max_cells(self) -> int:
+        """Rows × columns one sheet may reach (a CSV: cells in all)."""
+        return self.archive.max_sheet_cells
+
 
 def read_table(
     content: bytes, filename: str, kind: ImportKind, limits: ReadLimits
@@ -47,7 +57,7 @@ def read_table(
     container = sniff(content, filename)
     notices: list[str] = []
     if container is Container.TEXT:
-        table = _read_csv(content, limits.max_rows)
+        table = _read_csv(content, limits.max_rows, limits.max_cells)
         header = find_header(table.rows, kind)
         if header is None:
             raise FileRefused(_no_header_message("in the file", kind))
@@ -61,6 +71,10 @@ def read_table(
             notices.append("The workbook contains macros; they were ignored and never run.")
     else:
         fmt = SpreadsheetFormat.XLS
+        try:
+            check_xls(content, limits.max_cells)
+        except SheetTooLarge as error:
+            raise too_large(error.sheet or "Sheet1", error, limits.max_cells) from None
     return _read_workbook(content, fmt, kind, limits.max_rows, notices)
 
 
@@ -197,7 +211,7 @@ def decode_text(content: bytes) -> str:
         return content.decode("cp1252", errors="replace")
 
 
-def _read_csv(content: bytes, max_rows: int) -> SheetTable:
+def _read_csv(content: bytes, max_rows: int, max_cells: int) -> SheetTable:
     text = decode_text(content)
     if "\x00" in text:
         raise FileRefused("The file contains binary data, not CSV text.")
@@ -212,13 +226,20 @@ def _read_csv(content: bytes, max_rows: int) -> SheetTable:
         delimiter = _sniff_delimiter(text[:CSV_SAMPLE_BYTES])
     rows: list[list[Any]] = []
     limit = max_rows + HEADER_SCAN_ROWS + 1
+    cells = 0
     try:
         for record in csv.reader(lines, delimiter=delimiter):
             rows.append(record)
+            cells += len(record)
             if len(rows) > limit:
                 raise FileRefused(
                     f"The file has more than {max_rows:,} rows; one import takes at most "
                     f"{max_rows:,}. Split it into smaller files."
+                )
+            if cells > max_cells:
+                raise FileRefused(
+                    f"The file has more than {max_cells:,} cells; one import reads at most "
+                    f"{max_cells:,}. Split it into smaller files."
                 )
     except csv.Error as exc:
         raise FileRefused(

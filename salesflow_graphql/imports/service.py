@@ -2,17 +2,21 @@
 
 The steps, each in its own module:
 
-1. read (:mod:`.reading`): format, archive limits, sheet, header row; a
-   refused file is ``REJECTED`` with the reason and costs Java nothing;
+1. read (:mod:`.reading`): format, archive limits, sheet extents, sheet,
+   header row; a refused file is ``REJECTED`` with the reason and costs Java
+   nothing;
 2. check (:mod:`.rules`) every row against Java's catalogue;
 3. on a commit, write the valid rows (:mod:`.commit`) and account for each
    one Java refused;
 4. when any row has errors, store the error workbook (:mod:`.workbook`) and
    answer with a signed, expiring link to it.
 
-CPU work (parsing, checking, rendering) runs in worker threads, at most
-``import_max_concurrent`` imports at a time per process, so big uploads neither
-block the event loop nor multiply memory.
+Steps 1, 2 and the workbook of step 4 touch the file's cells: they run in a
+sandbox process (:mod:`.sandbox`, :mod:`.parsing`) with a memory limit, leased
+for the whole import, at most ``import_max_concurrent`` imports at a time per
+gateway. The gateway never holds the cells, and a reader that crashes on a
+file ends that import as ``REJECTED`` (the file could not be read; nothing was
+written), never the gateway.
 """
 
 from __future__ import annotations
@@ -34,28 +38,19 @@ from ..sor.source import SystemOfRecord
 from ..storage import FileStore
 from .archive import ArchiveLimits
 from .commit import BulkProducts, CommitReport, write_products, write_sales
-from .gcpause import without_collector
-from .headers import HeaderRow, looks_like, missing_column_message
+from .headers import missing_column_message
 from .idempotency import Claim, IdempotencyStore, check_key
-from .model import (
-    CellError,
-    ErrorCode,
-    Field,
-    FileRefused,
-    ImportKind,
-    ImportOutcome,
-    ImportStatus,
-    SheetTable,
-)
-from .reading import ReadLimits, read_table
-from .rules import CatalogueView, Validation, check_products, check_sales
-from .workbook import render_error_workbook
+from .model import CellError, ErrorCode, FileRefused, ImportKind, ImportOutcome, ImportStatus
+from .parsing import MAX_REPORTED_ERRORS, Checked, Opened, SheetSession
+from .reading import ReadLimits
+from .sandbox import Sandbox, SandboxFailed
 
 log = logging.getLogger(__name__)
 
-#: Errors listed in the answer; the error workbook always has all of them.
-MAX_REPORTED_ERRORS = 1_000
 ERROR_WORKBOOKS = "imports"
+#: The most a commit's rows may weigh on their way from the sandbox (MessagePack): about
+#: 200k products. The gateway holds them while it writes; a bigger file is split.
+MAX_CHANGES_BYTES = 64 * 2**20
 PURGE_EVERY_S = 3600.0
 _IMPORT_ID = re.compile(r"^[0-9a-f]{32}$")
 #: Cache entries that an import changes in Java (see ``sor/source.py``).
@@ -110,16 +105,37 @@ class ExcelImportService:
         self.signer = signer
         self.bulk_products = BulkProducts()
         self.idempotency = IdempotencyStore(cache, settings.import_idempotency_ttl_s)
-        self._cpu = asyncio.Semaphore(settings.import_max_concurrent)
         self._purged_at = 0.0
+        self._warming: asyncio.Task[None] | None = None
         self.limits = ReadLimits(
             max_rows=settings.import_max_rows,
             archive=ArchiveLimits(
                 max_entries=settings.import_zip_max_entries,
                 max_uncompressed_bytes=settings.import_zip_max_uncompressed_bytes,
                 max_ratio=settings.import_zip_max_ratio,
+                max_sheet_cells=settings.import_max_sheet_cells,
             ),
         )
+        self.sandbox = Sandbox(
+            "salesflow_graphql.imports.parsing",
+            workers=settings.import_max_concurrent,
+            memory_bytes=settings.import_sandbox_memory_bytes,
+            timeout_s=settings.import_sandbox_timeout_s,
+            # the largest answer: a commit's rows, or the error workbook of a file at the limit
+            max_reply_bytes=MAX_CHANGES_BYTES + 2 * settings.import_max_upload_bytes,
+        )
+
+    def warm_up(self) -> None:
+        """Start the sandbox processes now (they take a moment), not on the first import."""
+        task = asyncio.get_running_loop().create_task(self.sandbox.start())
+        task.add_done_callback(_log_warm_up)
+        self._warming = task
+
+    async def close(self) -> None:
+        """Stop the sandbox processes (an import still running fails)."""
+        await self.sandbox.close()
+        if self._warming is not None:
+            await asyncio.gather(self._warming, return_exceptions=True)
 
     # ------------------------------------------------------------------ API
     async def process_excel_upload(
@@ -200,68 +216,12 @@ class ExcelImportService:
                 f"{limit / 2**20:,.1f} MiB. Split it into smaller files."
             )
             return outcome
-        try:
-            async with self._cpu:
-                table, header = await asyncio.to_thread(
-                    without_collector(read_table),
-                    upload.content,
-                    upload.filename,
-                    kind,
-                    self.limits,
-                )
-        except FileRefused as refused:
-            outcome.message = refused.message
-            log.info("import %s rejected: %s", outcome.import_id, refused.message)
-            return outcome
-        outcome.sheet = table.sheet
-        outcome.header_row = table.excel_row(header.index)
-        outcome.columns = header.mapping()
-        outcome.notices = [*table.notices, *header.notices]
-        missing = header.missing(kind)
-        if missing:
-            return self._missing_columns(outcome, table, header, missing)
-
-        token = principal.token
-        if not dry_run:
-            await self._forget_catalogue()  # stock and names as they are now, not a minute ago
-        catalogue = CatalogueView.of((await self.source.catalogue(token)).products)
-        check = check_products if kind is ImportKind.PRODUCTS else check_sales
-        async with self._cpu:
-            validation = await asyncio.to_thread(without_collector(check), table, header, catalogue)
-        outcome.notices.extend(validation.notices)
-        outcome.total_rows = validation.total_rows
-        outcome.valid_rows = validation.valid_rows
-        outcome.invalid_rows = len(validation.invalid_rows)
-        if validation.total_rows == 0:
-            outcome.status = ImportStatus.INVALID
-            outcome.message = "The sheet has a header row but no data rows below it."
-            self._set_errors(
-                outcome,
-                [
-                    CellError(
-                        outcome.header_row, None, None, ErrorCode.NO_DATA_ROWS, outcome.message
-                    )
-                ],
-            )
-            return outcome
-
-        report = CommitReport()
-        if dry_run:
-            self._plan(outcome, validation)
-        elif validation.valid_rows:
-            if progress.claim is not None:  # first: what the key answers if this process dies
-                await progress.claim.writing(_interrupted(progress, kind))
-            progress.writing = True
-            report = await self._write(validation, token)
-            await self._forget_catalogue()  # analytics must see what was just written
-            self._settle(outcome, validation, report)
-        else:
-            outcome.status = ImportStatus.INVALID
-            outcome.message = f"{_every(validation.total_rows)} errors; nothing was written."
-        errors = sorted([*validation.errors, *report.errors], key=lambda e: e.row)
-        self._set_errors(outcome, errors)
-        if any(e.row > outcome.header_row for e in errors):
-            await self._store_workbook(outcome, table, header, errors)
+        async with self.sandbox.lease() as child:
+            session = SheetSession(child)
+            try:
+                await self._run(session, upload, principal, dry_run, progress, outcome)
+            finally:
+                session.forget()
         log.info(
             "import %s %s %s: %d rows, %d invalid, %d failed in %.2fs",
             outcome.import_id,
@@ -274,53 +234,143 @@ class ExcelImportService:
         )
         return outcome
 
-    def _missing_columns(
-        self, outcome: ImportOutcome, table: SheetTable, header: HeaderRow, missing: list[Field]
-    ) -> ImportOutcome:
+    async def _run(
+        self,
+        session: SheetSession,
+        upload: Upload,
+        principal: Principal,
+        dry_run: bool,
+        progress: _Progress,
+        outcome: ImportOutcome,
+    ) -> None:
+        kind = outcome.kind
+        try:
+            opened = await session.open(upload.content, upload.filename, kind, self.limits)
+        except FileRefused as refused:
+            outcome.message = refused.message
+            log.info("import %s rejected: %s", outcome.import_id, refused.message)
+            return
+        except SandboxFailed as failure:
+            self._unreadable(outcome, failure)
+            return
+        outcome.sheet = opened.sheet
+        outcome.header_row = opened.header_row
+        outcome.columns = opened.columns
+        outcome.notices = list(opened.notices)
+        if opened.missing:
+            self._missing_columns(outcome, opened)
+            return
+
+        token = principal.token
+        if not dry_run:
+            await self._forget_catalogue()  # stock and names as they are now, not a minute ago
+        catalogue = list((await self.source.catalogue(token)).products)
+        try:
+            checked = await session.check(
+                catalogue, keep_changes=not dry_run, max_bytes=MAX_CHANGES_BYTES
+            )
+        except FileRefused as refused:
+            outcome.message = refused.message
+            return
+        except SandboxFailed as failure:
+            self._unreadable(outcome, failure)
+            return
+        outcome.notices.extend(checked.notices)
+        outcome.total_rows = checked.total_rows
+        outcome.valid_rows = checked.valid_rows
+        outcome.invalid_rows = checked.invalid_rows
+        if checked.total_rows == 0:
+            outcome.status = ImportStatus.INVALID
+            outcome.message = "The sheet has a header row but no data rows below it."
+            error = CellError(
+                opened.header_row, None, None, ErrorCode.NO_DATA_ROWS, outcome.message
+            )
+            self._set_errors(outcome, [error], 1)
+            return
+
+        report = CommitReport()
+        if dry_run:
+            self._plan(outcome, checked)
+        elif checked.valid_rows:
+            if progress.claim is not None:  # first: what the key answers if this process dies
+                await progress.claim.writing(_interrupted(progress, kind))
+            progress.writing = True
+            report = await self._write(kind, checked, token)
+            await self._forget_catalogue()  # analytics must see what was just written
+            self._settle(outcome, checked, report)
+        else:
+            outcome.status = ImportStatus.INVALID
+            outcome.message = f"{_every(checked.total_rows)} errors; nothing was written."
+        # Both lists are in row order, so their first errors are the first of all.
+        errors = sorted([*checked.errors, *report.errors], key=lambda e: e.row)
+        self._set_errors(outcome, errors, checked.error_count + len(report.errors))
+        if checked.row_errors or any(e.row > opened.header_row for e in report.errors):
+            await self._store_workbook(outcome, session, report.errors)
+
+    def _unreadable(self, outcome: ImportOutcome, failure: SandboxFailed) -> None:
+        """The reader failed on the file (crash, memory limit, deadline): ``REJECTED``.
+
+        ``REJECTED`` because nothing was read or written and the same file would fail
+        again: it is the file that could not be taken, as for any other refusal.
+        """
+        settings = self.settings
+        if failure.timed_out:
+            why = f"reading it took longer than {settings.import_sandbox_timeout_s:g} s"
+        elif failure.out_of_memory:
+            memory = settings.import_sandbox_memory_bytes / 2**20
+            why = f"reading it needed more than the {memory:,.0f} MiB an import may use"
+        else:
+            why = "the spreadsheet reader stopped on it"
+        outcome.status = ImportStatus.REJECTED
+        outcome.message = (
+            f"The file could not be read: {why}. Nothing was imported. Save it again from your "
+            "spreadsheet program as .xlsx (or split it into smaller files) and retry."
+        )
+        log.warning("import %s: file unreadable: %s", outcome.import_id, failure.reason)
+
+    def _missing_columns(self, outcome: ImportOutcome, opened: Opened) -> None:
         kind = outcome.kind
         outcome.status = ImportStatus.INVALID
-        assert outcome.header_row is not None
         errors = [
             CellError(
-                outcome.header_row,
+                opened.header_row,
                 None,
                 None,
                 ErrorCode.MISSING_COLUMN,
                 missing_column_message(field, kind),
             )
-            for field in missing
+            for field in opened.missing
         ]
-        self._set_errors(outcome, errors)
+        self._set_errors(outcome, errors, len(errors))
         other = ImportKind.SALES if kind is ImportKind.PRODUCTS else ImportKind.PRODUCTS
         hint = ""
-        if looks_like(table.rows[: header.index + 1], other):
+        if opened.looks_like_other:
             hint = f" The file looks like {other.value.lower()}: did you mean kind {other.value}?"
-        found = ", ".join(f"“{c.header}”" for c in header.columns) or "none"
+        found = ", ".join(f"“{c.header}”" for c in opened.columns) or "none"
         outcome.message = (
-            f"Required column(s) missing on header row {outcome.header_row}; "
+            f"Required column(s) missing on header row {opened.header_row}; "
             f"nothing was checked further. Columns found: {found}.{hint}"
         )
-        return outcome
 
-    def _plan(self, outcome: ImportOutcome, validation: Validation) -> None:
+    def _plan(self, outcome: ImportOutcome, checked: Checked) -> None:
         """A dry run: the counts say what a commit would do."""
-        outcome.status = ImportStatus.VALID if not validation.invalid_rows else ImportStatus.INVALID
+        outcome.status = ImportStatus.VALID if not checked.invalid_rows else ImportStatus.INVALID
         if outcome.kind is ImportKind.PRODUCTS:
-            outcome.created = validation.count("create")
-            outcome.updated = validation.count("update")
-            outcome.unchanged = validation.count("unchanged")
+            outcome.created = checked.created
+            outcome.updated = checked.updated
+            outcome.unchanged = checked.unchanged
             would = (
                 f"would create {outcome.created:,}, update {outcome.updated:,} "
                 f"and leave {outcome.unchanged:,} unchanged"
             )
         else:
-            outcome.created = sum(len(s.lines) for s in validation.sales)
-            outcome.sales_created = len(validation.sales)
+            outcome.created = checked.sale_lines
+            outcome.sales_created = checked.sales
             would = (
                 f"would record {_count(outcome.sales_created, 'sale')} from "
                 f"{_count(outcome.created, 'row')}"
             )
-        if validation.invalid_rows:
+        if checked.invalid_rows:
             outcome.message = (
                 f"Dry run, nothing written: {outcome.invalid_rows:,} of "
                 f"{_count(outcome.total_rows, 'row')} {_has(outcome.invalid_rows)} errors. "
@@ -332,30 +382,30 @@ class ExcelImportService:
                 f"A commit {would}."
             )
 
-    async def _write(self, validation: Validation, token: str | None) -> CommitReport:
+    async def _write(self, kind: ImportKind, checked: Checked, token: str | None) -> CommitReport:
         settings = self.settings
-        if validation.kind is ImportKind.PRODUCTS:
+        if kind is ImportKind.PRODUCTS:
             return await write_products(
                 self.source.client,
                 token,
-                validation.products,
+                checked.products,
                 chunk_size=settings.import_bulk_chunk_size,
                 concurrency=settings.import_write_concurrency,
                 bulk=self.bulk_products,
             )
         return await write_sales(
-            self.source.client, token, validation.sales, settings.import_bulk_chunk_size
+            self.source.client, token, checked.drafts, settings.import_bulk_chunk_size
         )
 
-    def _settle(self, outcome: ImportOutcome, validation: Validation, report: CommitReport) -> None:
+    def _settle(self, outcome: ImportOutcome, checked: Checked, report: CommitReport) -> None:
         """A commit: what Java took, and the status that follows."""
         outcome.created, outcome.updated = report.created, report.updated
         outcome.sales_created = report.sales_created
         outcome.failed = len(report.failed_rows)
         if outcome.kind is ImportKind.PRODUCTS:
-            outcome.unchanged = validation.count("unchanged")
-        succeeded = validation.valid_rows - outcome.failed
-        if outcome.failed == 0 and not validation.invalid_rows:
+            outcome.unchanged = checked.unchanged
+        succeeded = checked.valid_rows - outcome.failed
+        if outcome.failed == 0 and not checked.invalid_rows:
             outcome.status = ImportStatus.COMMITTED
         elif succeeded > 0:
             outcome.status = ImportStatus.PARTIAL
@@ -372,7 +422,7 @@ class ExcelImportService:
                 f"{_count(outcome.created, 'row')}"
             )
         problems = []
-        if validation.invalid_rows:
+        if checked.invalid_rows:
             problems.append(f"{_count(outcome.invalid_rows, 'row')} with errors skipped")
         if outcome.failed:
             problems.append(f"{_count(outcome.failed, 'valid row')} not taken by SalesFlow")
@@ -380,23 +430,28 @@ class ExcelImportService:
             f" {'; '.join(problems).capitalize()} (see errors)." if problems else ""
         )
 
-    def _set_errors(self, outcome: ImportOutcome, errors: list[CellError]) -> None:
-        outcome.error_count = len(errors)
+    def _set_errors(self, outcome: ImportOutcome, errors: list[CellError], count: int) -> None:
+        """``errors``: the first ones in row order (at least the listed ones); ``count``: all."""
+        outcome.error_count = count
         outcome.errors = errors[:MAX_REPORTED_ERRORS]
-        if len(errors) > MAX_REPORTED_ERRORS:
+        if count > MAX_REPORTED_ERRORS:
             outcome.notices.append(
-                f"The first {MAX_REPORTED_ERRORS:,} of {len(errors):,} errors are listed; "
+                f"The first {MAX_REPORTED_ERRORS:,} of {count:,} errors are listed; "
                 "the error workbook has every one."
             )
 
     async def _store_workbook(
-        self, outcome: ImportOutcome, table: SheetTable, header: HeaderRow, errors: list[CellError]
+        self, outcome: ImportOutcome, session: SheetSession, more_errors: list[CellError]
     ) -> None:
         relative = f"{ERROR_WORKBOOKS}/{outcome.import_id}.xlsx"
-        async with self._cpu:
-            content = await asyncio.to_thread(
-                without_collector(render_error_workbook), table, header.index, errors
+        try:
+            content = await session.render(more_errors)
+        except SandboxFailed as failure:  # the answer stands; only the workbook is missing
+            log.warning("import %s: no error workbook: %s", outcome.import_id, failure.reason)
+            outcome.notices.append(
+                "The error workbook could not be produced; the errors are listed above."
             )
+            return
         await asyncio.to_thread(self.files.write, relative, content)
         outcome.has_error_report = True
         await self._purge_old_workbooks()
@@ -414,6 +469,11 @@ class ExcelImportService:
     async def _forget_catalogue(self) -> None:
         for key in CATALOGUE_KEYS:
             await self.cache.delete(key)
+
+
+def _log_warm_up(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("import sandbox did not start: %s", task.exception())
 
 
 def _count(n: int, noun: str) -> str:

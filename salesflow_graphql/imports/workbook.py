@@ -101,7 +101,8 @@ def _summary(error: CellError) -> str:
 
 # ----------------------------------------------------------------------- cells
 @lru_cache(maxsize=4096)
-def _column_letters(index: int) -> str:
+def column_letters(index: int) -> str:
+    """``A`` for 0, ``AA`` for 26: the name Excel gives the 0-based column ``index``."""
     letters = ""
     index += 1
     while index:
@@ -111,7 +112,7 @@ def _column_letters(index: int) -> str:
 
 
 def _ref(col: int, row: int) -> str:
-    return f"{_column_letters(col)}{row}"
+    return f"{column_letters(col)}{row}"
 
 
 def _escape(text: str) -> str:
@@ -174,7 +175,7 @@ def _row_xml(
     for position, value in enumerate(cells):
         if not marked and (value == "" or value is None):
             continue
-        ref = f"{_column_letters(first_col + position)}{number}"
+        ref = f"{column_letters(first_col + position)}{number}"
         messages = marked.get(position) if marked else None
         if messages:
             if len(comments) < MAX_COMMENTS:
@@ -334,7 +335,7 @@ def _vml(comments: list[tuple[str, str]]) -> str:
     for number, (ref, text) in enumerate(comments, start=1025):
         letters = ref.rstrip("0123456789")
         row = int(ref[len(letters) :]) - 1
-        col = _column_index(letters)
+        col = column_index(letters)
         height = min(300, 24 + 15 * (len(text) // 32 + text.count("\n") + 1))
         shapes.append(
             f'<v:shape id="_x0000_s{number}" type="#_x0000_t202" '
@@ -359,7 +360,8 @@ def _vml(comments: list[tuple[str, str]]) -> str:
     )
 
 
-def _column_index(letters: str) -> int:
+def column_index(letters: str) -> int:
+    """The 0-based column of upper-case ``letters`` (the inverse of :func:`column_letters`)."""
     index = 0
     for letter in letters:
         index = index * 26 + ord(letter) - 64
