@@ -1,9 +1,7 @@
 """``/graphql`` over HTTP: authentication, limits, the response cache, then Strawberry.
 
-Warm dashboard queries should not pay for GraphQL execution again: a successful
-query's JSON answer is kept, keyed by the role, the business date and a hash
-of the request (document, variables, operation name), for the analytics TTL.
-A hit is answered before any parsing or execution.
+The response cache (:mod:`.response_cache`) answers a warm query before any
+parsing or execution.
 
 Limits, all from settings:
 
@@ -27,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 import time
@@ -62,6 +59,12 @@ from ..request_stats import RequestStats, tracking
 from ..runtime import Runtime
 from ..sor.loaders import Loaders
 from .context import GatewayContext, RequestState
+from .response_cache import (
+    ResponseCapture,
+    declared_operation_name,
+    remaining_ttl,
+    response_cache_key,
+)
 from .schema import create_schema
 from .uploads import parse_multipart
 from .websocket import (
@@ -249,11 +252,11 @@ class GraphQLEndpoint:
             exchange.answered(408, "timeout", ErrorCode.BAD_USER_INPUT)
             await _timed_out(budget, request_id, body_arrived=False)(scope, receive, send)
             return
-        key = self._cache_key(request, body, principal.role)
+        key = response_cache_key(settings, request, body, principal.role)
         if key is not None:
             cached = await self.runtime.cache.get(key, layer="response")
             if cached is not MISS:
-                stats.operation_name = _declared_operation_name(request, body)
+                stats.operation_name = declared_operation_name(request, body)
                 stats.operation_type = "query"  # only queries' answers are cached
                 exchange.answered(200, "cached")
                 await _json(cached, request_id, cache="hit")(scope, receive, send)
@@ -261,7 +264,7 @@ class GraphQLEndpoint:
 
         state = RequestState(request_id=request_id, principal=principal)
         scope.setdefault("state", {})[STATE_KEY] = state
-        captured = _Capture(send, request_id)
+        captured = ResponseCapture(send, request_id)
         try:  # an upload (multipart) streams straight into the view, still counted
             stopped = await _run_until(
                 self.view(scope, _replay(body, meter) if body else meter, captured),
@@ -290,51 +293,7 @@ class GraphQLEndpoint:
         ok = captured.status == 200 and not stats.error_codes
         exchange.answered(captured.status, "ok" if ok else "error")
         if key is not None and ok and state.cacheable and captured.body is not None:
-            await self.runtime.cache.set(key, captured.body, self._remaining_ttl(state))
-
-    def _remaining_ttl(self, state: RequestState) -> float:
-        """An answer lives as long as the oldest data it was built from may."""
-        ttl = self.runtime.settings.analytics_ttl_s
-        oldest = state.loaders.oldest_data_at if state.loaders else None
-        return ttl if oldest is None else ttl - (time.time() - oldest)
-
-    def _cache_key(self, request: Request, body: bytes, role: str) -> str | None:
-        content_type = request.headers.get("content-type", "")
-        if request.method == "POST" and "application/json" not in content_type:
-            return None  # uploads and other bodies are never cached
-        material = body if request.method == "POST" else request.url.query.encode()
-        digest = hashlib.blake2b(material, digest_size=20).hexdigest()
-        return f"resp:{role}:{self.runtime.settings.today().isoformat()}:{digest}"
-
-
-class _Capture:
-    """Passes the response through while keeping a copy of a small, complete JSON body."""
-
-    MAX_BYTES = 4 * 1024 * 1024
-
-    def __init__(self, send: Send, request_id: str) -> None:
-        self._send = send
-        self._request_id = request_id.encode()
-        self.status = 0
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self.body: bytes | None = None
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            message = {
-                **message,
-                "headers": [*message.get("headers", []), (b"x-request-id", self._request_id)],
-            }
-        elif message["type"] == "http.response.body":
-            chunk = message.get("body", b"")
-            self._size += len(chunk)
-            if self._size <= self.MAX_BYTES:
-                self._chunks.append(chunk)
-            if not message.get("more_body", False) and self._size <= self.MAX_BYTES:
-                self.body = b"".join(self._chunks)
-        await self._send(message)
+            await self.runtime.cache.set(key, captured.body, remaining_ttl(settings, state))
 
 
 #: Room for the multipart framing and the ``operations``/``map`` fields around a file.
@@ -656,8 +615,6 @@ def _observe(exchange: _Exchange, elapsed: float) -> None:
 
 
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
-#: The first operation's name, for a cached answer (no parsing on that path).
-_FIRST_QUERY_NAME = re.compile(r"\s*(?:#[^\n]*\s*)*query\s+([_A-Za-z][_0-9A-Za-z]*)")
 
 
 def _loggable_name(name: str | None) -> str | None:
@@ -665,21 +622,3 @@ def _loggable_name(name: str | None) -> str | None:
     if name is None:
         return None
     return name if _NAME.fullmatch(name) else "(invalid)"
-
-
-def _declared_operation_name(request: Request, body: bytes) -> str | None:
-    """The operation name a request declares: ``operationName``, else its first query's name."""
-    if request.method == "GET":
-        name, query = request.query_params.get("operationName"), request.query_params.get("query")
-    else:
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(payload, dict):
-            return None
-        name, query = payload.get("operationName"), payload.get("query")
-    if isinstance(name, str) and name:
-        return name
-    found = _FIRST_QUERY_NAME.match(query) if isinstance(query, str) else None
-    return found.group(1) if found else None
