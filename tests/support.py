@@ -121,6 +121,50 @@ def worker_process(env: Mapping[str, str], log: Path) -> Iterator[subprocess.Pop
                 process.wait(5)
 
 
+@contextlib.contextmanager
+def gateway_process(
+    env: Mapping[str, str], log: Path, *, port: int | None = None, timeout: float = 90
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``salesflow-graphql serve`` in a process of its own (its log in ``log``), until
+    ``/healthz`` answers; yields it and its base URL; SIGTERM at the end."""
+    port = port or free_port()
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "salesflow_graphql", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert process.poll() is None, f"the gateway exited: {log_tail(log)}"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, f"the gateway did not start: {log_tail(log)}"
+            time.sleep(0.1)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def resident_mib(pid: int) -> float:
+    """A process's resident memory (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
 class RedisServer:
     """A ``redis-server`` of a test's own, on a free port it keeps across restarts."""
 

@@ -112,3 +112,40 @@ def test_claims_of_an_access_token_become_the_principal(settings: Settings) -> N
     assert principal.role is Role.ADMIN and principal.is_admin
     assert principal.subject == "+15551234567" and principal.username == "ada"
     assert principal.token == token
+
+
+# ------------------------------------------------------------------ clock skew
+
+
+def test_clock_skew_leeway_is_60_seconds_by_default() -> None:
+    assert Settings.from_env({}).jwt_leeway_s == 60
+
+
+async def test_a_token_issued_by_a_clock_running_ahead_is_accepted(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Java's clock 2 s ahead: iat (and nbf) in the future, within the leeway."""
+    ahead = time.time() + 2
+    claims = {
+        "sub": "+15550000009",
+        "iss": "salesflow-app",
+        "role": "USER",
+        "iat": int(ahead),
+        "nbf": int(ahead),
+        "exp": int(ahead) + 3600,
+    }
+    token = jwt.encode(claims, settings.jwt_secret.encode(), "HS256")
+    # (No Java call: the stand-in shares this machine's clock, Java would not.)
+    answer = await graphql(gateway, "{ alerts(limit: 1) { id } }", token)
+    assert "errors" not in answer
+    with pytest.raises(Exception, match="not valid yet"):
+        verify_access_token(token, settings.jwt_secret, leeway_s=0)
+
+
+def test_expiry_allows_the_leeway_and_no_more(settings: Settings) -> None:
+    now = time.time()
+    just_expired = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=60, now=now - 90)
+    long_expired = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=60, now=now - 200)
+    assert verify_access_token(just_expired, settings.jwt_secret, leeway_s=60).expires_at
+    with pytest.raises(Exception, match="expired"):
+        verify_access_token(long_expired, settings.jwt_secret, leeway_s=60)

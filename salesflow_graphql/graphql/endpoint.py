@@ -42,7 +42,7 @@ from ..edge.auth import authenticate
 from ..edge.envelope import JSON, content_type, graphql_status, json_response
 from ..edge.policy import GRAPHIQL_PAGE
 from ..errors import ErrorCode
-from ..metrics import WS_REFUSED
+from ..metrics import OPERATION_NAMES, WS_REFUSED
 from ..ratelimit import RateLimiter
 from ..runtime import Runtime
 from ..sor.loaders import Loaders
@@ -96,6 +96,8 @@ class GatewayGraphQL(GraphQL):
         )
         self.runtime = runtime
         self.persisted = PersistedQueries(settings, runtime.cache)
+        # The operations this gateway knows are metric labels from the start.
+        OPERATION_NAMES.add_known(self.persisted.known_operation_names())
         self.ws_connections = UserConnections(settings.ws_max_connections_per_user)
         self.ws_max_message_bytes = settings.ws_max_message_bytes
 
@@ -131,6 +133,9 @@ class GatewayGraphQL(GraphQL):
             request=request,
             response=response,
         )
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        return False  # the endpoint serves its own page (edge/policy.py says which GET wants it)
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)
@@ -256,6 +261,11 @@ def _wrong_transport(kind: OperationType) -> Refusal:
     )
 
 
+GRAPHIQL_OFF = Refusal(
+    404, ErrorCode.NOT_FOUND, "The interactive query page is turned off on this gateway."
+)
+
+
 def _refused(refusal: Refusal) -> Response:
     exchange = current_exchange()
     assert exchange is not None
@@ -277,11 +287,10 @@ class GraphQLEndpoint:
         exchange = exchange_of(scope)
         settings = self.runtime.settings
         request = Request(scope, receive)
-        if exchange.route is GRAPHIQL_PAGE:
-            # The self-hosted GraphiQL page; with SALESFLOW_GRAPHIQL off the view answers 404.
+        if exchange.route is GRAPHIQL_PAGE:  # the self-hosted GraphiQL page, if it is on
             from ..web import graphiql_response
 
-            page = graphiql_response(request) if settings.graphiql else self.view
+            page = graphiql_response(request) if settings.graphiql else _refused(GRAPHIQL_OFF)
             await page(scope, receive, send)
             return
         principal = exchange.principal

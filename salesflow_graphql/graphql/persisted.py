@@ -177,9 +177,10 @@ class PersistedQueries:
         assert self.trusted is not None
         if given is not None:
             found = self.trusted.by_id.get(given)
-            if found is None:
+            if found is not None:
+                return found
+            if query is None:
                 raise _not_found()
-            return found
         if query is None or query in self.trusted.bodies:
             return query
         raise Refusal(
@@ -189,6 +190,17 @@ class PersistedQueries:
             "this document is not one of them.",
             reason="PERSISTED_QUERY_NOT_IN_LIST",
         )
+
+    def known_operation_names(self) -> set[str]:
+        """The names of the example operations and of the trusted documents."""
+        from ..web.examples import EXAMPLES_DIR
+
+        names = set()
+        if EXAMPLES_DIR.is_dir():
+            names = {o["name"] for o in manifest_from_operations(EXAMPLES_DIR)["operations"]}
+        if self.trusted is not None:
+            names |= self.trusted.operation_names()
+        return names
 
     async def ran(self, extensions: Mapping[str, Any] | None, document: str) -> None:
         """A document that parsed and validated ran: keep it under its APQ hash, if it has one.
