@@ -115,7 +115,10 @@ class GatewayGraphQL(GraphQL):
         except Refusal as refusal:
             response = _refused(refusal)
         except HTTPException as exc:  # what Strawberry itself still refuses (a bad form)
-            response = _refused(Refusal(exc.status_code, ErrorCode.BAD_USER_INPUT, exc.reason))
+            refusal = Refusal(
+                exc.status_code, ErrorCode.BAD_USER_INPUT, exc.reason, reason="INVALID_REQUEST"
+            )
+            response = _refused(refusal)
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:  # type: ignore[override]
