@@ -1070,18 +1070,24 @@ def _content_type(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dic
     return "POST", "/graphql", {"data": body, "headers": headers}
 
 
+#: Header values a client library will send (no CR, LF or NUL, no leading space).
+_HEADER_TEXT = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n\x00", max_codepoint=0x2FFF), max_size=60
+).map(lambda t: t.encode("utf-8").decode("latin-1").lstrip(" \t\x0b\x0c"))
+
+
 def _headers(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
     token = draw(
         st.one_of(
-            _TEXT.map(lambda t: f"Bearer {t}"),
+            _HEADER_TEXT.map(lambda t: f"Bearer {t}"),
             st.just("Bearer " + "a" * 6000),
             st.just(fuzz.tokens["USER"]),  # without "Bearer"
             st.just("Basic dXNlcjpwYXNz"),
         )
     )
     headers = {
-        "Authorization": token.encode("utf-8", "replace").decode("latin-1"),
-        "X-Request-Id": draw(st.text(max_size=80)).encode("utf-8").decode("latin-1"),
+        "Authorization": token,
+        "X-Request-Id": draw(_HEADER_TEXT),
         "Accept": draw(
             st.sampled_from(
                 [

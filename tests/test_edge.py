@@ -343,6 +343,21 @@ def started(settings: Settings, standin: StandIn) -> Callable[..., Any]:
     return start
 
 
+async def test_an_empty_json_body_is_refused_at_once(
+    started: Callable[..., Any], user_token: str
+) -> None:
+    """Found by the fuzz: the view asked the server for a body already read, and waited
+    for the client to hang up, until the deadline (504)."""
+    async with started(request_timeout_s=5) as runtime, _over_socket(runtime) as client:
+        response = await client.post(
+            "/graphql",
+            content=b"",
+            headers={**_auth(user_token), "content-type": "application/json"},
+        )
+    assert response.status_code == 400, response.text
+    assert _refusal(response)["extensions"]["reason"] == "INVALID_JSON"
+
+
 async def test_a_query_sent_as_multipart_gets_the_query_deadline(
     started: Callable[..., Any], standin: StandIn, user_token: str
 ) -> None:

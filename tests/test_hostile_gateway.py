@@ -9,6 +9,7 @@ sockets trickling 30 MB headers held +394 MB for over a minute.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -147,6 +148,16 @@ def test_a_10_mb_header_is_refused_with_431(gateway: tuple[int, str], token: str
     assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer[:100]
     assert _settled_rss(pid) - before < MAX_GAIN_MIB
     _alive(url, token)
+
+
+def test_what_is_not_http_is_refused_as_a_graphql_error(gateway: tuple[int, str]) -> None:
+    _, url = gateway
+    with _raw(url) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad\x01Name: y\r\n\r\n")
+        answer = sock.recv(4096)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head, answer
+    assert json.loads(body)["errors"][0]["extensions"]["reason"] == "INVALID_HTTP"
 
 
 def test_ten_sockets_trickling_huge_headers_hold_no_memory(

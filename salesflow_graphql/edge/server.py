@@ -39,7 +39,7 @@ from ..config import Settings
 from ..errors import ErrorCode
 from .envelope import error_body
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
 class _HeadTooLarge(Exception):
@@ -81,10 +81,14 @@ class BoundedHeadProtocol(HttpToolsProtocol):
                 self._too_large()
             else:
                 self.logger.warning("Invalid HTTP request received.")
-                self.send_400_response("Invalid HTTP request received.")
+                self.send_400_response("")
             return
         if self._in_head and self._head_received > self.max_head_bytes:
             self._too_large()  # still coming: stop buffering it
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's answer to what httptools cannot parse, as a GraphQL error like every refusal.
+        self._refuse(400, "The request is not valid HTTP.", "INVALID_HTTP")
 
     def on_url(self, url: bytes) -> None:
         self._head_size += len(url)

@@ -299,11 +299,11 @@ class GraphQLEndpoint:
         principal = exchange.principal
         assert principal is not None, "the edge lets no unauthenticated request through"
         stats = exchange.stats
-        body = b""
+        body, read = b"", False
         if request.method == "POST" and "application/json" in request.headers.get(
             "content-type", ""
         ):
-            body = await request.body()  # counted and deadlined by the edge
+            body, read = await request.body(), True  # counted and deadlined by the edge
         key = response_cache_key(settings, request, body, principal.role)
         if key is not None:
             cached = await self.runtime.cache.get(key, layer="response")
@@ -319,7 +319,9 @@ class GraphQLEndpoint:
         state = RequestState(request_id=exchange.request_id, principal=principal)
         scope["state"][STATE_KEY] = state
         captured = ResponseCapture(send, exchange.request_id)
-        await self.view(scope, _replay(body, receive) if body else receive, captured)
+        # A body read here (even an empty one) is handed to the view again: asking the
+        # server for more would wait for the client to hang up.
+        await self.view(scope, _replay(body, receive) if read else receive, captured)
         ok = captured.status == 200 and not stats.error_codes
         if exchange.outcome is None:
             exchange.answered(captured.status, "ok" if ok else "error")
