@@ -99,11 +99,14 @@ def log_tail(log: Path, size: int = 4000) -> str:
 
 
 @contextlib.contextmanager
-def worker_process(env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A ``salesflow-graphql worker`` subprocess; stopped with SIGTERM (unless killed before)."""
+def salesflow_process(
+    args: list[str], env: Mapping[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``salesflow-graphql ARGS`` in a process of its own, its output in ``log``; stopped
+    with SIGTERM at the end (unless it was killed before)."""
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "salesflow_graphql", "worker"],
+            [sys.executable, "-m", "salesflow_graphql", *args],
             cwd=ROOT,
             env=dict(env),
             stdout=sink,
@@ -121,6 +124,13 @@ def worker_process(env: Mapping[str, str], log: Path) -> Iterator[subprocess.Pop
                 process.wait(5)
 
 
+def worker_process(
+    env: Mapping[str, str], log: Path
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """A ``salesflow-graphql worker`` subprocess; stopped with SIGTERM (unless killed before)."""
+    return salesflow_process(["worker"], env, log)
+
+
 @contextlib.contextmanager
 def gateway_process(
     env: Mapping[str, str], log: Path, *, port: int | None = None, timeout: float = 90
@@ -128,16 +138,8 @@ def gateway_process(
     """``salesflow-graphql serve`` in a process of its own (its log in ``log``), until
     ``/healthz`` answers; yields it and its base URL; SIGTERM at the end."""
     port = port or free_port()
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "salesflow_graphql", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
+    with salesflow_process(["serve", "--port", str(port)], {**os.environ, **env}, log) as process:
         deadline = time.monotonic() + timeout
         while True:
             assert process.poll() is None, f"the gateway exited: {log_tail(log)}"
@@ -147,14 +149,6 @@ def gateway_process(
             assert time.monotonic() < deadline, f"the gateway did not start: {log_tail(log)}"
             time.sleep(0.1)
         yield process, url
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 def resident_mib(pid: int) -> float:
