@@ -26,8 +26,8 @@ An answer that has begun is never cut (a download streaming to a slow client).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -144,28 +144,54 @@ async def _serve(
     if budget <= 0:
         await app(scope, meter, started)
         return None
-    task = asyncio.ensure_future(app(scope, meter, started))
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = _Deadline(task, lambda: _at_deadline(exchange, meter, started, settings, upload))
+    deadline.arm(exchange.started + budget - time.perf_counter())
     try:
-        remaining = exchange.started + budget - time.perf_counter()
-        done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
-        while not done:
-            verdict = _at_deadline(exchange, meter, started, settings, upload)
-            if verdict == GO_ON:
-                break
-            if verdict == WAIT:
-                done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
-                continue
-            assert isinstance(verdict, Refusal)
-            if task.cancel():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                return verdict
-            break
-        await task
-        return None
-    except asyncio.CancelledError:  # the server is stopping this request: stop the work too
-        task.cancel()
-        raise
+        await app(scope, meter, started)
+    except asyncio.CancelledError:
+        if deadline.verdict is None:
+            raise  # the server is stopping this request
+        task.uncancel()
+        return deadline.verdict
+    finally:
+        deadline.disarm()
+    if deadline.verdict is not None:  # the work swallowed its cancellation
+        while task.cancelling():
+            task.uncancel()
+        return None if started.status else deadline.verdict
+    return None
+
+
+class _Deadline:
+    """A timer on the event loop that, at a request's deadline, decides (:func:`_at_deadline`)
+    and stops the request by cancelling its own task: no task or waiter of its own."""
+
+    def __init__(self, task: asyncio.Task[Any], decide: Callable[[], Refusal | str]) -> None:
+        self._task = task
+        self._decide = decide
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        #: Why the request was stopped, once it was.
+        self.verdict: Refusal | None = None
+
+    def arm(self, seconds: float) -> None:
+        self._timer = self._loop.call_later(max(0.0, seconds), self._fire)
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self) -> None:
+        self._timer = None
+        verdict = self._decide()
+        if verdict == WAIT:
+            self.arm(POLL_SECONDS)
+        elif isinstance(verdict, Refusal):
+            self.verdict = verdict
+            self._task.cancel()
 
 
 GO_ON, WAIT = "go on", "wait"

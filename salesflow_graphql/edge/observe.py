@@ -130,7 +130,7 @@ def record(exchange: Exchange) -> None:
             )
             GRAPHQL_OPERATIONS.labels(name, kind, outcome).inc()
             GRAPHQL_OPERATION_SECONDS.labels(name, kind).observe(elapsed)
-    if not (route.logged or status >= 400):
+    if not (route.logged or status >= 400) or not access_log.isEnabledFor(logging.INFO):
         return
     access_log.info(
         "graphql request" if route.graphql else "request",
