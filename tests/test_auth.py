@@ -149,3 +149,38 @@ def test_expiry_allows_the_leeway_and_no_more(settings: Settings) -> None:
     assert verify_access_token(just_expired, settings.jwt_secret, leeway_s=60).expires_at
     with pytest.raises(Exception, match="expired"):
         verify_access_token(long_expired, settings.jwt_secret, leeway_s=60)
+
+
+def test_a_verified_token_is_remembered_but_its_expiry_is_checked_each_time(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from salesflow_graphql.edge import auth as edge_auth
+
+    token = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=60)
+    header = f"Bearer {token}"
+    first = edge_auth.authenticate(header, settings)
+    assert edge_auth.authenticate(header, settings) is first, "the second check is a lookup"
+    with pytest.raises(Exception, match="signature"):
+        edge_auth.authenticate(f"Bearer {token[:-4]}AAAA", settings)
+    assert edge_auth.VERIFIED.get(settings.jwt_secret, f"{token[:-4]}AAAA") is None
+    later = time.time() + 60 + settings.jwt_leeway_s + 5
+    monkeypatch.setattr(edge_auth.time, "time", lambda: later)
+    monkeypatch.setattr("jwt.api_jwt.datetime", _FrozenDatetime(later))
+    with pytest.raises(Exception, match="expired"):
+        edge_auth.authenticate(header, settings)
+
+
+class _FrozenDatetime:
+    """``datetime`` for PyJWT with ``now`` at a given Unix time."""
+
+    def __init__(self, at: float) -> None:
+        from datetime import UTC, datetime
+
+        self._now = datetime.fromtimestamp(at, tz=UTC)
+        self._real = datetime
+
+    def now(self, tz: object = None) -> object:
+        return self._now
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)

@@ -14,6 +14,9 @@ whose clock runs a little ahead is not refused as "not yet valid".
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,9 +32,40 @@ WWW_AUTHENTICATE = 'Bearer realm="salesflow"'
 
 def authenticate(authorization: str | None, settings: Settings) -> Principal:
     """The caller of an ``Authorization`` header value, or :class:`TokenRejected`."""
-    return verify_access_token(
-        bearer_token(authorization), settings.jwt_secret, leeway_s=settings.jwt_leeway_s
-    )
+    token = bearer_token(authorization)
+    known = VERIFIED.get(settings.jwt_secret, token)
+    if known is not None and time.time() <= (known.expires_at or 0) + settings.jwt_leeway_s:
+        return known
+    principal = verify_access_token(token, settings.jwt_secret, leeway_s=settings.jwt_leeway_s)
+    VERIFIED.put(settings.jwt_secret, principal)
+    return principal
+
+
+class VerifiedTokens:
+    """Tokens whose signature and claims were checked: a token's bytes never change, so only
+    its expiry is checked again when it comes back (a client sends the same token for an
+    hour). Only tokens that passed are kept, at most ``size``, the least recently used
+    forgotten first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._known: OrderedDict[tuple[str, str], Principal] = OrderedDict()
+
+    def get(self, secret: str, token: str | None) -> Principal | None:
+        if not token:
+            return None
+        principal = self._known.get((secret, token))
+        if principal is not None:
+            self._known.move_to_end((secret, token))
+        return principal
+
+    def put(self, secret: str, principal: Principal) -> None:
+        self._known[(secret, principal.token)] = principal
+        while len(self._known) > self.size:
+            self._known.popitem(last=False)
+
+
+VERIFIED = VerifiedTokens()
 
 
 def unauthenticated(rejected: TokenRejected) -> Refusal:
