@@ -115,6 +115,7 @@ def salesflow_process(
     try:
         yield process
     finally:
+        children = _children(process.pid)  # a pool it started may outlive it: stopped too
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -122,6 +123,18 @@ def salesflow_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of a running process (none once it has exited)."""
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in listed.split()]
 
 
 def worker_process(
