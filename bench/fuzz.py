@@ -35,11 +35,19 @@ as a USER or ADMIN (both minted with the gateway's secret) in one of these forms
   after a long comment, zip bombs. Each must be answered (``REJECTED`` or read),
   and the gateway must stay up.
 
+Then hostile HTTP inputs (the "HTTP input classes" block): invalid UTF-8,
+JSON nested thousands deep, bodies that are not JSON or not an object, batches,
+parameters of the wrong type, documents over the size limit, operation-name
+puzzles, subscriptions and mutations on the wrong transport, persisted-query
+hashes and ids, odd content types, junk Authorization/Accept/X-Request-Id
+headers, signed links with junk (non-ASCII included) signatures, render
+parameters, undeclared routes and methods.
+
 What counts as a failure (schemathesis's default checks would also flag every
 expected GraphQL error, e.g. FORBIDDEN for a USER's ``importExcel``):
 
 - an HTTP status >= 500, a transport error (reset, timeout) or a body that is not a
-  GraphQL JSON object;
+  GraphQL JSON object (refusals included: every one is a GraphQL error);
 - an error whose ``extensions.code`` is ``INTERNAL``, missing, or not one of
   API.md's codes; a non-null field answered with null;
 - in the gateway's log, an error logged as internal (``internal error in``, a
@@ -47,9 +55,8 @@ expected GraphQL error, e.g. FORBIDDEN for a USER's ``importExcel``):
 - a report job (started by a fuzzed ``generateReport``) that FAILED with an internal error.
 
 Prints one row per operation: cases, by form, HTTP statuses, how many were
-answered without an error, the error codes seen (``HTTP 400``: a plain-text
-transport refusal, e.g. a mutation over GET or a malformed multipart form),
-INTERNAL and 5xx counts, time; then the report jobs by final status; then
+answered without an error, the error codes seen, INTERNAL and 5xx counts, time
+(the HTTP input classes are one more row); then the report jobs by final status; then
 every failure, each with what to send to reproduce it. Exits 1 on any failure.
 """
 
@@ -73,6 +80,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import graphql
@@ -108,6 +116,8 @@ KNOWN_CODES = frozenset(
         "QUERY_TOO_COMPLEX",
         "RATE_LIMITED",
         "INTERNAL",
+        "PERSISTED_QUERY_NOT_FOUND",
+        "PERSISTED_QUERY_NOT_SUPPORTED",
     }
 )
 #: Lines of the gateway's log that mean something went wrong inside.
@@ -673,9 +683,7 @@ def _judge(
     except ValueError:
         payload = None
     if not isinstance(payload, dict) or not ({"data", "errors"} & payload.keys()):
-        if 400 <= response.status_code < 500:
-            stats.codes[f"HTTP {response.status_code}"] += 1
-            return  # a transport-level refusal (Strawberry's plain-text 400s): fine
+        # Every refusal is a GraphQL error too (the edge's envelope), whatever its status.
         stats.other_failures += 1
         fail("not GraphQL", f"HTTP {response.status_code}: {response.text[:300]}")
         return
@@ -977,6 +985,295 @@ def _bind_file(document: graphql.DocumentNode, variable: str) -> graphql.Documen
     return _declare(document, [definition])
 
 
+# ---------------------------------------------------------------- HTTP input classes
+# Hostile HTTP inputs (issue 12): bodies, parameters, methods, headers and links
+# that crashed, bloated or slipped past the gateway before its edge. Each must be
+# answered with a GraphQL error with a known code: never INTERNAL, never a 5xx,
+# never a body that is not GraphQL (what ``_judge`` checks). One hypothesis run
+# draws the class and its particulars; figures go under HTTP_LABEL.
+HTTP_LABEL = "HTTP inputs"
+#: Cases of the HTTP classes (quick run / full run).
+HTTP_CASES = {"quick": 60, "full": 600}
+_TEXT = st.text(max_size=40)
+_JUNK = st.one_of(
+    st.text(max_size=30),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+_QUERY = "{ alerts(limit: 1) { id } }"
+
+
+def _deep(draw: Callable[[Any], Any]) -> bytes:
+    depth = draw(st.integers(min_value=1000, max_value=20000))
+    opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")]))
+    return opener * depth + b"1" + closer * depth
+
+
+def _http_case(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, str, dict[str, Any]]:
+    """One hostile request: (class, method, path, requests keyword arguments)."""
+    kind = draw(st.sampled_from(sorted(_HTTP_CLASSES)))
+    method, path, kwargs = _HTTP_CLASSES[kind](draw, fuzz)
+    return kind, method, path, kwargs
+
+
+def _json_body(body: bytes, **headers: str) -> dict[str, Any]:
+    return {"data": body, "headers": {"Content-Type": "application/json", **headers}}
+
+
+def _invalid_utf8(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    junk = draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]))
+    body = b'{"query": "{ __typename ' + junk + b' }", "variables": {}}'
+    return "POST", "/graphql", _json_body(body)
+
+
+def _deep_json(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    where = draw(st.sampled_from(["variables", "extensions", "top", "operationName"]))
+    deep = _deep(draw)
+    if where == "top":
+        return "POST", "/graphql", _json_body(deep)
+    body = b'{"query": "' + _QUERY.encode() + b'", "' + where.encode() + b'": ' + deep + b"}"
+    if draw(st.booleans()):  # the same over GET
+        return "GET", "/graphql", {"params": {"query": _QUERY, where: deep.decode()}}
+    return "POST", "/graphql", _json_body(body)
+
+
+def _not_json(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    body = draw(
+        st.one_of(
+            st.binary(max_size=200),
+            st.text(max_size=200).map(str.encode),
+            st.just(b'{"query": "{ alerts { id } }"'),  # truncated
+            st.just(b""),
+        )
+    )
+    return "POST", "/graphql", _json_body(body)
+
+
+def _other_shapes(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    batch = [{"query": _QUERY}] * draw(st.integers(min_value=0, max_value=3))
+    wrong = {
+        "query": draw(st.one_of(st.just(_QUERY), _JUNK)),
+        "variables": draw(_JUNK),
+        "operationName": draw(_JUNK),
+        "extensions": draw(_JUNK),
+        "documentId": draw(_JUNK),
+    }
+    wrong = {k: v for k, v in wrong.items() if draw(st.booleans())}
+    payload = draw(st.sampled_from([batch, wrong, 7, "text", None, True]))
+    return "POST", "/graphql", _json_body(json.dumps(payload).encode())
+
+
+def _oversized_document(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    size = draw(st.integers(min_value=60_000, max_value=1_000_000))
+    filler = draw(st.sampled_from(["literal", "spaces", "comment"]))
+    if filler == "literal":
+        query = '{ product(sku: "' + "x" * size + '") { sku } }'
+    elif filler == "spaces":
+        query = "{" + " " * size + "alerts(limit: 1) { id } }"
+    else:
+        query = "#" + "c" * size + "\n" + _QUERY
+    return "POST", "/graphql", {"json": {"query": query}}
+
+
+def _operation_choice(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    document = draw(
+        st.sampled_from(
+            [
+                "query A { __typename } query B { alerts(limit: 1) { id } }",
+                "query A { __typename } { __typename }",
+                "query A { __typename } mutation B { runAnomalyCheck { found } }",
+                "fragment F on Query { __typename }",
+            ]
+        )
+    )
+    name = draw(st.one_of(st.none(), st.sampled_from(["A", "B", "C", "", "null"]), _TEXT))
+    body: dict[str, Any] = {"query": document}
+    if name is not None:
+        body["operationName"] = name
+    return "POST", "/graphql", {"json": body}
+
+
+def _wrong_transport(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    document = draw(
+        st.sampled_from(
+            [
+                "subscription { alerts { id } }",
+                'subscription { reportJob(id: "x") { status } }',
+                "mutation { runAnomalyCheck { found } }",
+                "mutation { generateReport(input: {}) { id } }",
+            ]
+        )
+    )
+    if draw(st.booleans()):
+        return "GET", "/graphql", {"params": {"query": document}}
+    return "POST", "/graphql", {"json": {"query": document}}
+
+
+def _persisted(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    digest = draw(st.one_of(st.text(alphabet="0123456789abcdef", min_size=64, max_size=64), _TEXT))
+    persisted = draw(
+        st.sampled_from(
+            [
+                {"version": 1, "sha256Hash": digest},
+                {"version": 2, "sha256Hash": digest},
+                {"version": 1, "sha256Hash": 7},
+                {"sha256Hash": digest},
+                "not an object",
+            ]
+        )
+    )
+    body: dict[str, Any] = {"extensions": {"persistedQuery": persisted}}
+    if draw(st.booleans()):
+        body["query"] = draw(st.sampled_from([_QUERY, "{ __typename }", "{"]))
+    if draw(st.booleans()):
+        body = {"documentId": draw(st.one_of(_TEXT, st.just("sha256:" + "0" * 64)))}
+    if draw(st.booleans()):
+        params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+        return "GET", "/graphql", {"params": params}
+    return "POST", "/graphql", {"json": body}
+
+
+def _content_type(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    kind = draw(
+        st.sampled_from(
+            [
+                "text/plain",
+                "application/graphql",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x",
+                "application/json; charset=latin-1",
+                "",
+            ]
+        )
+    )
+    headers = {"Content-Type": kind} if kind else {}
+    if draw(st.booleans()):
+        headers["Apollo-Require-Preflight"] = "true"
+    body = draw(st.sampled_from([json.dumps({"query": _QUERY}).encode(), _QUERY.encode(), b""]))
+    return "POST", "/graphql", {"data": body, "headers": headers}
+
+
+#: Header values a client library will send (no CR, LF or NUL, no leading space).
+_HEADER_TEXT = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n\x00", max_codepoint=0x2FFF), max_size=60
+).map(lambda t: t.encode("utf-8").decode("latin-1").lstrip(" \t\x0b\x0c"))
+
+
+def _headers(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    token = draw(
+        st.one_of(
+            _HEADER_TEXT.map(lambda t: f"Bearer {t}"),
+            st.just("Bearer " + "a" * 6000),
+            st.just(fuzz.tokens["USER"]),  # without "Bearer"
+            st.just("Basic dXNlcjpwYXNz"),
+        )
+    )
+    headers = {
+        "Authorization": token,
+        "X-Request-Id": draw(_HEADER_TEXT),
+        "Accept": draw(
+            st.sampled_from(
+                [
+                    "application/graphql-response+json",
+                    "application/graphql-response+json;q=abc, application/json;q=2",
+                    "text/html",
+                    "*/*;q=0",
+                    "",
+                ]
+            )
+        ),
+    }
+    return "POST", "/graphql", {"json": {"query": _QUERY}, "headers": headers, "_no_auth": True}
+
+
+def _links(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    identifier = draw(
+        st.one_of(st.text(alphabet="0123456789abcdef", min_size=32, max_size=32), _TEXT)
+    )
+    sig = draw(st.one_of(st.text(max_size=70), st.text(alphabet="0123456789abcdef", max_size=64)))
+    exp = draw(st.one_of(st.integers(min_value=-10, max_value=10**15).map(str), _TEXT))
+    path = draw(
+        st.sampled_from([f"/reports/{identifier}/download", f"/imports/{identifier}/errors.xlsx"])
+    )
+    return "GET", path, {"params": {"exp": exp, "sig": sig}, "_no_auth": True}
+
+
+def _render(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    params = {
+        "kind": draw(st.sampled_from(["NOPE", "", "sales", "ＦＵＬＬ"])),
+        "format": draw(st.sampled_from(["PDF", "DOCX", "", "xlsx"])),
+        # never a valid range: a rendered file would be a (right) answer that is not GraphQL
+        "start": draw(st.sampled_from(["2024-13-45", "0001-01-01", "yesterday"])),
+        "end": draw(st.sampled_from(["9999-12-31", "2024-02-30", "x"])),
+    }
+    return "GET", "/reports/render", {"params": params}
+
+
+def _undeclared(draw: Callable[[Any], Any], fuzz: Fuzz) -> tuple[str, str, dict[str, Any]]:
+    path = "/" + draw(st.text(alphabet="abcdefghij/._-%20", max_size=30))
+    method = draw(st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]))
+    return method, path, {"headers": {"Apollo-Require-Preflight": "1"}}
+
+
+_HTTP_CLASSES: dict[
+    str, Callable[[Callable[[Any], Any], Fuzz], tuple[str, str, dict[str, Any]]]
+] = {
+    "invalid UTF-8": _invalid_utf8,
+    "deep JSON": _deep_json,
+    "not JSON": _not_json,
+    "other JSON shapes": _other_shapes,
+    "oversized document": _oversized_document,
+    "operation choice": _operation_choice,
+    "wrong transport": _wrong_transport,
+    "persisted queries": _persisted,
+    "content types": _content_type,
+    "headers": _headers,
+    "signed links": _links,
+    "render parameters": _render,
+    "undeclared routes": _undeclared,
+}
+
+
+def fuzz_http_inputs(fuzz: Fuzz, budget: int, base_seed: int) -> None:
+    """``budget`` hostile HTTP requests, each judged like every other case."""
+    base = fuzz.url.rsplit("/graphql", 1)[0]
+    started = time.perf_counter()
+    sent = [0]
+
+    def one_case(data: st.DataObject) -> None:
+        kind, method, path, kwargs = _http_case(data.draw, fuzz)
+        role = ("USER", "ADMIN")[sent[0] % 2]
+        sent[0] += 1
+        headers = {} if kwargs.pop("_no_auth", False) else fuzz.headers(role)
+        headers.update(kwargs.pop("headers", {}))
+        reproduce = f"[{role}] {method} {path} {str(kwargs)[:1500]} headers={headers}"
+        _send(
+            fuzz,
+            HTTP_LABEL,
+            kind,
+            reproduce,
+            lambda: fuzz.session.request(
+                method, base + path, headers=headers, timeout=REQUEST_TIMEOUT_S, **kwargs
+            ),
+        )
+
+    seed(base_seed + 12)(
+        settings(
+            max_examples=budget,
+            database=None,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+        )(given(data=st.data())(one_case))
+    )()
+    fuzz.stats[HTTP_LABEL].seconds += time.perf_counter() - started
+
+
 # ---------------------------------------------------------------- the gateway
 @contextlib.contextmanager
 def gateway(env: dict[str, str], port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
@@ -1111,6 +1408,8 @@ def run(cases: int, base_seed: int, quick: bool, json_path: Path | None = None) 
         for operation in operations:
             budget = max(1, math.ceil(unit * weights[operation.label]))
             fuzz_operation(fuzz, schema, operation, budget, base_seed)
+        fuzz_http_inputs(fuzz, HTTP_CASES["quick" if quick else "full"], base_seed)
+        operations.append(SimpleNamespace(label=HTTP_LABEL))  # reported as one more row
         fuzz_seconds = time.perf_counter() - started
         job_statuses = _report_jobs(fuzz, wait_s=5 if quick else 180)
     shutil.rmtree(exports, ignore_errors=True)  # the reports the fuzz had made; the log stays
@@ -1194,12 +1493,14 @@ def _print(
         totals.other_failures += s.other_failures
         totals.statuses.update(s.statuses)
     queries = sum(fuzz.stats[o.label].cases for o in operations if o.label.startswith("Query."))
-    mutations = totals.cases - queries
+    mutations = sum(
+        fuzz.stats[o.label].cases for o in operations if o.label.startswith("Mutation.")
+    )
     rows.append(
         [
             "total",
             f"{totals.cases:,}",
-            f"queries {queries}, mutations {mutations}",
+            f"queries {queries}, mutations {mutations}, other {totals.cases - queries - mutations}",
             ", ".join(f"{k}: {v}" for k, v in sorted(totals.statuses.items())),
             totals.ok,
             "",
@@ -1231,7 +1532,8 @@ def _print(
         [[k, v] for k, v in sorted(job_statuses.items())] or [["(none)", 0]],
     )
     print(
-        f"\n- cases: {totals.cases:,} ({queries:,} queries, {mutations:,} mutations) in {total:.1f} s"
+        f"\n- cases: {totals.cases:,} ({queries:,} queries, {mutations:,} mutations, "
+        f"{totals.cases - queries - mutations:,} hostile HTTP inputs) in {total:.1f} s"
     )
     print(
         f"- INTERNAL: {totals.internal}, 5xx: {totals.server_errors}, other failures: "

@@ -1,28 +1,37 @@
-"""The ASGI application: ``/graphql`` plus plain-HTTP health, readiness and metrics."""
+"""The ASGI application: ``/graphql``, the web pages, reports, health, readiness and metrics.
+
+Every route sits behind the edge (:mod:`.edge`): one middleware stack for
+authentication, rate limits, body limits, deadlines, the access log and the
+metrics. A route declares nothing of that itself; ``edge/policy.py`` says
+which routes are public or signed (all others need a bearer token).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from .config import Settings
+from .edge import Refusal, edge_middleware, exchange_of
 from .errors import ErrorCode, GatewayError
 from .metrics import REGISTRY, observe_job_queue
 from .reports.http import report_routes
 from .runtime import Runtime
 from .web import web_routes
 
-READY_TIMEOUT_S = 2.0
+#: ``/readyz`` answers within this long, whatever its dependencies do (a Java that
+#: trickles its answer a byte a second included): what has not answered is unavailable.
+READY_DEADLINE_S = 3.0
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
@@ -37,6 +46,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             runtime = await Runtime.start(configured)
             runtime.forecasts.warm_up()
             runtime.imports.warm_up()
+            # What start-up built (modules, the schema, the demo shop) lives as long as the
+            # process: out of every later collection, whose full passes would otherwise walk
+            # it all (hundreds of ms on this heap: the p99 of warm requests).
+            gc.collect()
+            gc.freeze()
         app.state.runtime = runtime
         try:
             yield
@@ -56,7 +70,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             *report_routes(),
             *web_routes(),
         ],
-        middleware=cors_middleware(configured),
+        middleware=edge_middleware(configured),
+        exception_handlers={
+            HTTPException: _http_exception,
+            GatewayError: _gateway_error,
+            Refusal: _refusal,
+        },
         lifespan=lifespan,
     )
     if runtime is not None:
@@ -78,6 +97,30 @@ class _LazyGraphQL:
         await self._endpoint(scope, receive, send)
 
 
+# ------------------------------------------------------------------ refusals
+# What routes raise becomes the edge's GraphQL error envelope (edge/envelope.py).
+async def _refusal(request: Request, refusal: Exception) -> Response:
+    assert isinstance(refusal, Refusal)
+    exchange = exchange_of(request.scope)
+    exchange.answered(refusal.status, refusal.outcome, refusal.code)
+    return refusal.response(exchange.media_type, exchange.request_id)
+
+
+async def _gateway_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, GatewayError)
+    return await _refusal(request, Refusal.of(error))
+
+
+async def _http_exception(request: Request, error: Exception) -> Response:
+    """The router's 404 and 405 (and the static files' 404), as GraphQL errors."""
+    assert isinstance(error, HTTPException)
+    code = ErrorCode.NOT_FOUND if error.status_code == 404 else ErrorCode.BAD_USER_INPUT
+    message = "Nothing here." if error.status_code == 404 else str(error.detail)
+    refusal = Refusal(error.status_code, code, message, headers=error.headers)
+    return await _refusal(request, refusal)
+
+
+# ------------------------------------------------------------------ routes
 async def healthz(request: Request) -> Response:
     """The process is alive and serving."""
     return JSONResponse({"status": "ok"})
@@ -86,7 +129,10 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """Dependencies answer: the system of record and, when configured, Redis."""
     runtime: Runtime = request.app.state.runtime
-    java, redis = await asyncio.gather(runtime.client.probe(READY_TIMEOUT_S), runtime.cache.ping())
+    java, redis = await asyncio.gather(
+        _within(runtime.client.probe(READY_DEADLINE_S), READY_DEADLINE_S),
+        _within(runtime.cache.ping(), READY_DEADLINE_S),
+    )
     checks = {
         "systemOfRecord": "ok" if java else "unavailable",
         "breaker": str(runtime.client.breaker.state),
@@ -99,20 +145,23 @@ async def readyz(request: Request) -> Response:
     )
 
 
+async def _within(
+    check: asyncio.Future[bool] | asyncio.Task[bool] | object, seconds: float
+) -> bool:
+    """A health check's answer, False when it takes longer than ``seconds`` in total."""
+    try:
+        return bool(await asyncio.wait_for(check, seconds))  # type: ignore[arg-type]
+    except TimeoutError:
+        return False
+
+
 async def import_errors_workbook(request: Request) -> Response:
     """An import's error workbook, behind a signed, expiring link (no bearer token needed)."""
     runtime: Runtime = request.app.state.runtime
     import_id = request.path_params["import_id"]
-    try:
-        content = await runtime.imports.error_workbook(
-            import_id, request.query_params.get("exp"), request.query_params.get("sig")
-        )
-    except GatewayError as error:
-        status = 404 if error.code is ErrorCode.NOT_FOUND else 403
-        return JSONResponse(
-            {"errors": [{"message": error.message, "extensions": error.as_extensions()}]},
-            status_code=status,
-        )
+    content = await runtime.imports.error_workbook(
+        import_id, request.query_params.get("exp"), request.query_params.get("sig")
+    )
     return Response(
         content,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -127,36 +176,3 @@ async def import_errors_workbook(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     await observe_job_queue(request.app.state.runtime.jobs)  # read at scrape time
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
-
-#: Request headers a browser page on an allowed origin may send (Apollo Client, urql, uploads).
-CORS_ALLOW_HEADERS = (
-    "Authorization",
-    "Content-Type",
-    "Apollo-Require-Preflight",
-    "X-Apollo-Operation-Name",
-    "X-Request-Id",
-)
-#: Response headers such a page may read.
-CORS_EXPOSE_HEADERS = ("X-Request-Id", "Retry-After")
-
-
-def cors_middleware(settings: Settings) -> list[Middleware]:
-    """CORS for ``SALESFLOW_CORS_ORIGINS``; none (same origin only) when it is empty.
-
-    Bearer tokens, not cookies: credentials are not allowed, so ``*`` is safe to use.
-    """
-    origins = settings.cors_origin_list
-    if not origins:
-        return []
-    return [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=list(CORS_ALLOW_HEADERS),
-            expose_headers=list(CORS_EXPOSE_HEADERS),
-            allow_credentials=False,
-            max_age=600,
-        )
-    ]

@@ -47,6 +47,8 @@ class Principal:
     username: str
     role: Role
     token: str
+    #: The token's ``exp`` (Unix seconds): a WebSocket is closed when it passes.
+    expires_at: float | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -85,8 +87,13 @@ def mint_refresh_token(
     return jwt.encode(claims, secret.encode(), algorithm="HS256")
 
 
-def verify_access_token(token: str | None, secret: str, *, issuer: str = ISSUER) -> Principal:
-    """Check signature, ``exp``, ``iss`` and the ``role`` claim, or raise :class:`TokenRejected`."""
+def verify_access_token(
+    token: str | None, secret: str, *, issuer: str = ISSUER, leeway_s: float = 0.0
+) -> Principal:
+    """Check signature, ``exp``, ``iss`` and the ``role`` claim, or raise :class:`TokenRejected`.
+
+    ``exp``, ``nbf`` and ``iat`` allow ``leeway_s`` seconds of clock skew.
+    """
     if not token:
         raise TokenRejected(TokenProblem.MISSING, "A bearer token is required.")
     try:
@@ -95,12 +102,15 @@ def verify_access_token(token: str | None, secret: str, *, issuer: str = ISSUER)
             secret.encode(),
             algorithms=["HS256"],
             issuer=issuer,
+            leeway=leeway_s,
             options={"require": ["exp", "iss", "sub"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenRejected(TokenProblem.EXPIRED, "The token has expired.") from exc
     except jwt.InvalidSignatureError as exc:
         raise TokenRejected(TokenProblem.BAD_SIGNATURE, "The token signature is invalid.") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise TokenRejected(TokenProblem.INVALID, "The token is not valid yet.") from exc
     except jwt.InvalidIssuerError as exc:
         raise TokenRejected(TokenProblem.INVALID, "The token was not issued by SalesFlow.") from exc
     except jwt.PyJWTError as exc:
@@ -113,6 +123,7 @@ def verify_access_token(token: str | None, secret: str, *, issuer: str = ISSUER)
         username=str(claims.get("username") or claims["sub"]),
         role=Role(role),
         token=token,
+        expires_at=float(claims["exp"]),
     )
 
 

@@ -51,6 +51,23 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument(
         "--release", action="store_true", help="then make schema.graphql the released schema"
     )
+    manifest = commands.add_parser(
+        "persisted-manifest",
+        help="write a trusted-documents manifest of the example operations (or another folder)",
+    )
+    manifest.add_argument(
+        "--operations",
+        type=Path,
+        default=Path("examples/operations"),
+        help="folder of *.graphql files (default: examples/operations)",
+    )
+    manifest.add_argument(
+        "--format",
+        choices=["apollo", "codegen"],
+        default="apollo",
+        help="apollo: Apollo's persisted-query manifest; codegen: {hash: document}",
+    )
+    manifest.add_argument("--out", type=Path, help="file to write (default: stdout)")
 
     args = parser.parse_args(argv)
     try:
@@ -65,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "token": _token,
         "export-schema": _export_schema,
         "check-schema": _check_schema,
+        "persisted-manifest": _persisted_manifest,
         "worker": _worker,
     }[args.command](settings, args)
 
@@ -83,20 +101,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         for role in Role:
             print(token_line(role, mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)))
         sys.stdout.flush()
+    from .edge.server import server_config
     from .otel import configure_tracing
 
     configure_tracing(settings)
-    uvicorn.run(
+    config = server_config(
         create_app(settings),
-        host=host,
-        port=port,
+        settings,
+        host,
+        port,
         log_level=settings.log_level.lower(),
         log_config=None,  # logging is configured above (JSON or text)
-        # JSON: the gateway's own access line per GraphQL request replaces uvicorn's.
+        # JSON: the gateway's own access line per request replaces uvicorn's.
         access_log=settings.log_format.lower() == "text",
-        # Frames above the limit are refused by the server before they are read whole.
-        ws_max_size=settings.ws_max_message_bytes,
     )
+    uvicorn.Server(config).run()
     return 0
 
 
@@ -185,4 +204,21 @@ def _check_schema(settings: Settings, args: argparse.Namespace) -> int:
     if args.release:
         (args.root / RELEASED_SCHEMA).write_text((args.root / CURRENT_SCHEMA).read_text())
         print(f"{RELEASED_SCHEMA} is now {CURRENT_SCHEMA}.")
+    return 0
+
+
+def _persisted_manifest(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from .graphql.persisted import manifest_from_operations
+
+    if not args.operations.is_dir():
+        print(f"{args.operations} is not a folder of .graphql files", file=sys.stderr)
+        return 2
+    manifest = manifest_from_operations(args.operations, codegen=args.format == "codegen")
+    text = json.dumps(manifest, indent=2) + "\n"
+    if args.out:
+        args.out.write_text(text)
+    else:
+        sys.stdout.write(text)
     return 0

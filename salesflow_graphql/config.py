@@ -8,6 +8,7 @@ values are reported together, each naming its variable, before start-up goes on.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -132,6 +133,48 @@ class Settings:
         "",
         "Comma-separated origins (https://dash.example) whose pages may call the API "
         "(CORS, and WebSocket handshakes); empty = same origin only; * = any",
+    )
+    max_document_bytes: int = setting(
+        64 * 1024,
+        "Largest GraphQL document (query text), refused before parsing (HTTP 413, reason "
+        "DOCUMENT_TOO_LARGE)",
+        low=1024,
+        high=1024 * 1024,
+    )
+    max_header_bytes: int = setting(
+        32 * 1024,
+        "Largest request line and headers together (larger: HTTP 431, connection closed)",
+        low=4096,
+        high=1024 * 1024,
+    )
+    header_timeout_s: float = setting(
+        10.0,
+        "Longest a client may take to send a request's line and headers, from its first byte "
+        "or from the connection (then HTTP 408, connection closed)",
+        low=0.5,
+        high=600,
+    )
+    jwt_leeway_s: float = setting(
+        60.0, "Clock skew allowed when checking a token's exp, nbf and iat", low=0, high=3600
+    )
+    trusted_proxies: str = setting(
+        "",
+        "Comma-separated addresses or networks (10.0.0.0/8) of reverse proxies whose "
+        "X-Forwarded-For/-Proto/-Host are trusted; empty = none",
+    )
+    # --- persisted queries ---
+    persisted_queries: str = setting(
+        "automatic",
+        "automatic: Apollo's automatic persisted queries (hash -> document in Redis, else in "
+        "memory); trusted: only documents of SALESFLOW_TRUSTED_DOCUMENTS run; off",
+    )
+    trusted_documents: str = setting(
+        "",
+        "Comma-separated manifest files (Apollo persisted-query manifest or GraphQL Code "
+        "Generator persisted-documents JSON) for persisted_queries=trusted",
+    )
+    persisted_queries_ttl_s: float = setting(
+        7 * 24 * 3600.0, "How long an automatic persisted query is remembered", low=60
     )
     # --- tracing (OpenTelemetry) ---
     otel_enabled: bool = setting(False, "Trace GraphQL operations and resolvers (OpenTelemetry)")
@@ -448,6 +491,16 @@ class Settings:
                     f"{PREFIX}CORS_ORIGINS: {origin!r} is not an origin like "
                     "https://dash.example (scheme, host and port, no path) or *"
                 )
+        for proxy in (p.strip() for p in self.trusted_proxies.split(",")):
+            try:
+                if proxy:
+                    ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                problems.append(
+                    f"{PREFIX}TRUSTED_PROXIES: {proxy!r} is not an address or network "
+                    "(10.0.0.7, 10.0.0.0/8, fd00::/8)"
+                )
+        problems.extend(self._persisted_query_checks())
         exporter = self.otel_exporter.lower()
         if exporter not in ("console", "otlp"):
             problems.append(f"{PREFIX}OTEL_EXPORTER={self.otel_exporter!r}: console or otlp")
@@ -460,6 +513,32 @@ class Settings:
                     "(not installed); install it or use console"
                 )
         return problems
+
+    def _persisted_query_checks(self) -> list[str]:
+        mode = self.persisted_queries.lower()
+        if mode not in ("automatic", "trusted", "off"):
+            return [
+                f"{PREFIX}PERSISTED_QUERIES={self.persisted_queries!r}: automatic, trusted or off"
+            ]
+        if mode != "trusted":
+            return []
+        if not self.trusted_document_paths:
+            return [
+                f"{PREFIX}PERSISTED_QUERIES=trusted needs {PREFIX}TRUSTED_DOCUMENTS (manifest files)"
+            ]
+        from .graphql.persisted import ManifestError, load_manifest
+
+        problems = []
+        for path in self.trusted_document_paths:
+            try:
+                load_manifest(path)
+            except ManifestError as exc:
+                problems.append(f"{PREFIX}TRUSTED_DOCUMENTS: {exc}")
+        return problems
+
+    @property
+    def trusted_document_paths(self) -> list[str]:
+        return [p.strip() for p in self.trusted_documents.split(",") if p.strip()]
 
     def _alert_checks(self) -> list[str]:
         problems = []

@@ -22,6 +22,10 @@ class ErrorCode(StrEnum):
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
+    #: Apollo's automatic persisted queries: send the document with its hash (the link retries).
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    #: Persisted queries are off: send the document (the link stops sending hashes).
+    PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
 
 
 class GatewayError(Exception):

@@ -7,8 +7,9 @@ then whatever the call passed in ``extra=`` (the access log's fields), and
 ``exc`` with the traceback when there is one. Text lines carry the same
 extras as ``key=value`` after the message.
 
-``salesflow_graphql.access`` has one line per GraphQL HTTP request (see
-:mod:`.graphql.endpoint`).
+``salesflow_graphql.access`` has one line per request (per GraphQL request,
+per request to any other logged route, per refusal anywhere, per WebSocket
+operation; see :mod:`.edge.observe`).
 """
 
 from __future__ import annotations

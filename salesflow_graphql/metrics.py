@@ -1,8 +1,9 @@
 """Prometheus metrics of the gateway, served at ``GET /metrics``.
 
 One registry per process; names follow Prometheus conventions. Labels stay
-bounded: operation names are limited to well-formed ones, the first
-:data:`MAX_OPERATION_NAMES` seen (later ones count as ``other``); job kinds,
+bounded: routes are templates (``/reports/{id}/download``), operation names
+are known ones or names that ran, within a total and a per-user share (see
+:class:`OperationNames`; the rest count as ``other``); job kinds,
 alert kinds and severities are closed sets.
 """
 
@@ -21,6 +22,20 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
+REQUESTS = Counter(
+    "salesflow_requests_total",
+    "HTTP requests (and WebSocket operations) by route template and outcome (ok, error, "
+    "cached, unauthenticated, rate_limited, too_large, timeout).",
+    ["route", "outcome"],
+    registry=REGISTRY,
+)
+REQUEST_SECONDS = Histogram(
+    "salesflow_request_seconds",
+    "Time to answer an HTTP request (or start a WebSocket operation), by route template.",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
 GRAPHQL_REQUESTS = Counter(
     "salesflow_graphql_requests_total",
     "GraphQL HTTP requests by outcome (ok, error, unauthenticated, rate_limited, cached, "
@@ -89,26 +104,61 @@ GRAPHQL_OPERATION_SECONDS = Histogram(
 
 #: Distinct operation names one process labels; later new names count as ``other``.
 MAX_OPERATION_NAMES = 200
+#: New names one user (JWT subject) may add, so one user's junk cannot fill the labels.
+MAX_NEW_NAMES_PER_USER = 20
 _OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 
 
 class OperationNames:
-    """Bounds the ``operation`` label: clients choose names, so they are not trusted to be few."""
+    """Bounds the ``operation`` label: clients choose names, so they are not trusted to be few.
 
-    def __init__(self, limit: int = MAX_OPERATION_NAMES) -> None:
+    Known names (the example operations, the trusted documents) are always
+    labels. Another name becomes one only when an operation of that name has
+    run successfully, while fewer than ``limit`` are in use, and at most
+    ``per_user`` of them per user. A label, once given, is never taken back:
+    junk that comes later (failed documents, one user's made-up names) can
+    neither take the place of a real name nor push it out.
+    """
+
+    def __init__(
+        self,
+        limit: int = MAX_OPERATION_NAMES,
+        per_user: int = MAX_NEW_NAMES_PER_USER,
+        known: frozenset[str] = frozenset(),
+    ) -> None:
         self.limit = limit
+        self.per_user = per_user
+        self.known = set(known)
         self._seen: set[str] = set()
+        self._added_by: dict[str, int] = {}
 
-    def label(self, name: str | None, *, parsed: bool = True) -> str:
+    def add_known(self, names: set[str] | frozenset[str]) -> None:
+        """Names that are labels from the start (they count toward no one's share)."""
+        self.known.update(n for n in names if _OPERATION_NAME.fullmatch(n))
+
+    def label(
+        self,
+        name: str | None,
+        *,
+        parsed: bool = True,
+        subject: str = "",
+        succeeded: bool = True,
+    ) -> str:
         """``anonymous`` for an operation without a name, ``unknown`` when the request
-        never got as far as a parsed document, ``other`` past the limit."""
+        never got as far as a parsed document, ``other`` for a name without a label."""
         if not name:
             return "anonymous" if parsed else "unknown"
-        if name in self._seen:
+        if name in self.known or name in self._seen:
             return name
-        if len(self._seen) >= self.limit or not _OPERATION_NAME.fullmatch(name):
+        if (
+            not succeeded
+            or len(self._seen) >= self.limit
+            or self._added_by.get(subject, 0) >= self.per_user
+            or not _OPERATION_NAME.fullmatch(name)
+        ):
             return "other"
         self._seen.add(name)
+        self._added_by[subject] = self._added_by.get(subject, 0) + 1
         return name
 
 

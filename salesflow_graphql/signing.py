@@ -2,7 +2,8 @@
 
 ``/reports/<id>/download?exp=<unix>&sig=<hex>``: ``sig`` is HMAC-SHA256 over the
 path and the expiry, keyed by a key derived from the server secret (so a link
-signature can never be replayed as anything else). Comparison is constant-time.
+signature can never be replayed as anything else). Comparison is constant-time;
+anything that is not ASCII is refused before it (``compare_digest`` cannot take it).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class LinkSigner:
         """Raise :class:`LinkRejected` unless ``sig`` signs ``path`` and ``exp`` is in the future."""
         if not exp or not sig or not exp.isdigit() or len(exp) > 12:
             raise LinkRejected("This link is incomplete.")
+        if not sig.isascii():  # compare_digest refuses to compare non-ASCII text
+            raise LinkRejected("This link is not valid.")
         expected = self._signature(path, int(exp))
         if not hmac.compare_digest(expected, sig):
             raise LinkRejected("This link is not valid.")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -55,6 +56,21 @@ async def runtime(settings: Settings, standin: StandIn) -> AsyncIterator[Runtime
     runtime = await Runtime.start(settings, standin=standin)
     yield runtime
     await runtime.close()
+
+
+@pytest.fixture
+def started(settings: Settings, standin: StandIn) -> Callable[..., Any]:
+    """Start a runtime with some settings changed: ``async with started(x=1) as runtime``."""
+
+    @contextlib.asynccontextmanager
+    async def start(**changes: Any) -> AsyncIterator[Runtime]:
+        runtime = await Runtime.start(dataclasses.replace(settings, **changes), standin=standin)
+        try:
+            yield runtime
+        finally:
+            await runtime.close()
+
+    return start
 
 
 @pytest.fixture

@@ -99,11 +99,14 @@ def log_tail(log: Path, size: int = 4000) -> str:
 
 
 @contextlib.contextmanager
-def worker_process(env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A ``salesflow-graphql worker`` subprocess; stopped with SIGTERM (unless killed before)."""
+def salesflow_process(
+    args: list[str], env: Mapping[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``salesflow-graphql ARGS`` in a process of its own, its output in ``log``; stopped
+    with SIGTERM at the end (unless it was killed before)."""
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "salesflow_graphql", "worker"],
+            [sys.executable, "-m", "salesflow_graphql", *args],
             cwd=ROOT,
             env=dict(env),
             stdout=sink,
@@ -112,6 +115,7 @@ def worker_process(env: Mapping[str, str], log: Path) -> Iterator[subprocess.Pop
     try:
         yield process
     finally:
+        children = _children(process.pid)  # a pool it started may outlive it: stopped too
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -119,6 +123,53 @@ def worker_process(env: Mapping[str, str], log: Path) -> Iterator[subprocess.Pop
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of a running process (none once it has exited)."""
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in listed.split()]
+
+
+def worker_process(
+    env: Mapping[str, str], log: Path
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """A ``salesflow-graphql worker`` subprocess; stopped with SIGTERM (unless killed before)."""
+    return salesflow_process(["worker"], env, log)
+
+
+@contextlib.contextmanager
+def gateway_process(
+    env: Mapping[str, str], log: Path, *, port: int | None = None, timeout: float = 90
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``salesflow-graphql serve`` in a process of its own (its log in ``log``), until
+    ``/healthz`` answers; yields it and its base URL; SIGTERM at the end."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    with salesflow_process(["serve", "--port", str(port)], {**os.environ, **env}, log) as process:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert process.poll() is None, f"the gateway exited: {log_tail(log)}"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, f"the gateway did not start: {log_tail(log)}"
+            time.sleep(0.1)
+        yield process, url
+
+
+def resident_mib(pid: int) -> float:
+    """A process's resident memory (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 class RedisServer:

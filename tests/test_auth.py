@@ -112,3 +112,75 @@ def test_claims_of_an_access_token_become_the_principal(settings: Settings) -> N
     assert principal.role is Role.ADMIN and principal.is_admin
     assert principal.subject == "+15551234567" and principal.username == "ada"
     assert principal.token == token
+
+
+# ------------------------------------------------------------------ clock skew
+
+
+def test_clock_skew_leeway_is_60_seconds_by_default() -> None:
+    assert Settings.from_env({}).jwt_leeway_s == 60
+
+
+async def test_a_token_issued_by_a_clock_running_ahead_is_accepted(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Java's clock 2 s ahead: iat (and nbf) in the future, within the leeway."""
+    ahead = time.time() + 2
+    claims = {
+        "sub": "+15550000009",
+        "iss": "salesflow-app",
+        "role": "USER",
+        "iat": int(ahead),
+        "nbf": int(ahead),
+        "exp": int(ahead) + 3600,
+    }
+    token = jwt.encode(claims, settings.jwt_secret.encode(), "HS256")
+    # (No Java call: the stand-in shares this machine's clock, Java would not.)
+    answer = await graphql(gateway, "{ alerts(limit: 1) { id } }", token)
+    assert "errors" not in answer
+    with pytest.raises(Exception, match="not valid yet"):
+        verify_access_token(token, settings.jwt_secret, leeway_s=0)
+
+
+def test_expiry_allows_the_leeway_and_no_more(settings: Settings) -> None:
+    now = time.time()
+    just_expired = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=60, now=now - 90)
+    long_expired = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=60, now=now - 200)
+    assert verify_access_token(just_expired, settings.jwt_secret, leeway_s=60).expires_at
+    with pytest.raises(Exception, match="expired"):
+        verify_access_token(long_expired, settings.jwt_secret, leeway_s=60)
+
+
+def test_a_verified_token_is_remembered_but_its_expiry_is_checked_each_time(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from salesflow_graphql.edge import auth as edge_auth
+
+    token = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=60)
+    header = f"Bearer {token}"
+    first = edge_auth.authenticate(header, settings)
+    assert edge_auth.authenticate(header, settings) is first, "the second check is a lookup"
+    with pytest.raises(Exception, match="signature"):
+        edge_auth.authenticate(f"Bearer {token[:-4]}AAAA", settings)
+    assert edge_auth.VERIFIED.get(settings.jwt_secret, f"{token[:-4]}AAAA") is None
+    later = time.time() + 60 + settings.jwt_leeway_s + 5
+    monkeypatch.setattr(edge_auth.time, "time", lambda: later)
+    monkeypatch.setattr("jwt.api_jwt.datetime", _FrozenDatetime(later))
+    with pytest.raises(Exception, match="expired"):
+        edge_auth.authenticate(header, settings)
+
+
+class _FrozenDatetime:
+    """``datetime`` for PyJWT with ``now`` at a given Unix time."""
+
+    def __init__(self, at: float) -> None:
+        from datetime import UTC, datetime
+
+        self._now = datetime.fromtimestamp(at, tz=UTC)
+        self._real = datetime
+
+    def now(self, tz: object = None) -> object:
+        return self._now
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)

@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import openpyxl
@@ -171,7 +172,10 @@ async def test_dry_run_checks_everything_and_writes_nothing(
         (8, "Selling Price", "-3", "TOO_SMALL"),
         (8, "On hand", "lots", "NOT_A_NUMBER"),
     ]
-    assert result["errorReportUrl"].startswith(f"/imports/{result['importId']}/errors.xlsx?")
+    # absolute, on the URL the request came in on, so a page on another origin can follow it
+    report = urlsplit(result["errorReportUrl"])
+    assert f"{report.scheme}://{report.netloc}" == str(gateway.client.base_url).rstrip("/")
+    assert report.path == f"/imports/{result['importId']}/errors.xlsx" and "sig=" in report.query
     assert writes(standin) == []
     assert {r.path for r in standin.requests} == {"/products"}
 
@@ -700,10 +704,8 @@ async def test_a_25_mb_upload_is_refused_with_413_while_streaming(
 async def test_the_body_stops_being_read_at_the_limit(
     settings: Settings, runtime: Runtime, admin_token: str
 ) -> None:
-    from salesflow_graphql.graphql.endpoint import GraphQLEndpoint
-
     runtime.settings = dataclasses.replace(settings, import_max_upload_bytes=1_000_000)
-    endpoint = GraphQLEndpoint(runtime)
+    app = create_app(runtime=runtime)  # the limits are the edge's, in front of every route
     pulled_before_answer = 0
     answered: list[dict[str, Any]] = []
 
@@ -728,7 +730,7 @@ async def test_the_body_stops_being_read_at_the_limit(
             (b"apollo-require-preflight", b"1"),
         ],
     }
-    await asyncio.wait_for(endpoint(scope, receive, send), timeout=30)
+    await asyncio.wait_for(app(scope, receive, send), timeout=30)
     assert answered[0]["status"] == 413
     # the part header, then 256 kB pieces: the 5th passes 1 MB + 64 kB of overhead -> 413
     assert pulled_before_answer == 6

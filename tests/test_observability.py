@@ -30,7 +30,7 @@ import pytest
 import redis.asyncio as redis
 from support import error_codes, free_port, gateway_on, graphql, shared_redis_url, wait_until
 
-from salesflow_graphql.auth import Role, verify_access_token
+from salesflow_graphql.auth import Role, mint_access_token, verify_access_token
 from salesflow_graphql.config import Settings, SettingsError
 from salesflow_graphql.graphql.tracing import REDACTED, redact_arguments, redacted_document
 from salesflow_graphql.jobs import (
@@ -274,6 +274,38 @@ def test_operation_names_are_bounded() -> None:
         "First",
     ]
     assert OperationNames().label("not a name\n{") == "other"
+
+
+def test_junk_operation_names_cannot_take_the_labels_of_real_ones() -> None:
+    names = OperationNames(limit=50, per_user=20, known=frozenset({"Dashboard"}))
+    assert names.label("RealA", subject="alice") == "RealA"
+    junk = [names.label(f"Junk{i}", subject="mallory") for i in range(200)]
+    assert junk.count("other") == 180, "one user adds at most their share"
+    failed = {names.label(f"Broken{i}", subject="eve", succeeded=False) for i in range(200)}
+    assert failed == {"other"}, "a name that never ran is no label"
+    assert names.label("Dashboard", subject="eve") == "Dashboard", "known names always are"
+    assert names.label("RealA") == "RealA", "a label is never taken back"
+    assert names.label("RealB", subject="bob") == "RealB", "room is left for real names"
+
+
+async def test_200_junk_operation_names_leave_real_names_labelled(
+    gateway: httpx.AsyncClient, settings: Settings, user_token: str
+) -> None:
+    junk_user = mint_access_token(settings.jwt_secret, Role.USER, subject="+15550007777")
+    for index in range(200):
+        await graphql(
+            gateway, f"query Junk{uuid.uuid4().hex[:8]}{index} {{ __typename }}", junk_user
+        )
+    real = f"Real{uuid.uuid4().hex[:8]}"
+    await graphql(gateway, f"query {real} {{ alerts(limit: 1) {{ id }} }}", user_token)
+    await graphql(gateway, "query Dashboard { alerts(limit: 1) { id } }", junk_user)
+    for name in (real, "Dashboard"):
+        assert (
+            _sample(
+                "salesflow_graphql_operations_total", operation=name, type="query", outcome="ok"
+            )
+            >= 1
+        ), name
 
 
 def _gate_registry(gate: asyncio.Event, kind: str) -> JobRegistry:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -32,21 +31,6 @@ QUERY = "{ salesAnalytics { kpis { revenue orders } } }"
 SUBSCRIBE_ALERTS = "subscription { alerts { id } }"
 RUN_CHECK = "mutation { runAnomalyCheck { checkedSeries found } }"
 PREFLIGHT = {"Apollo-Require-Preflight": "true"}
-
-
-@pytest.fixture
-def started(settings: Settings, standin: StandIn) -> Callable[..., Any]:
-    """Start a runtime with some settings changed: ``async with started(x=1) as runtime``."""
-
-    @contextlib.asynccontextmanager
-    async def start(**changes: Any) -> AsyncIterator[Runtime]:
-        runtime = await Runtime.start(dataclasses.replace(settings, **changes), standin=standin)
-        try:
-            yield runtime
-        finally:
-            await runtime.close()
-
-    return start
 
 
 def _client(runtime: Runtime) -> httpx.AsyncClient:

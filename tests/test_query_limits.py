@@ -210,6 +210,56 @@ async def test_too_many_aliases_are_refused_before_any_fetch(
     assert "errors" not in await graphql(gateway, query, user_token)
 
 
+def test_documents_are_limited_to_64_kib_by_default() -> None:
+    assert Settings.from_env({}).max_document_bytes == 64 * 1024
+
+
+async def test_a_document_over_the_size_limit_is_refused_before_parsing(
+    gateway: httpx.AsyncClient, user_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strawberry.schema import schema as strawberry_schema
+
+    parsed: list[str] = []
+    real_parse = strawberry_schema.parse
+    monkeypatch.setattr(
+        strawberry_schema, "parse", lambda text, **kw: parsed.append(text) or real_parse(text, **kw)
+    )
+    big = '{ product(sku: "' + "x" * 70_000 + '") { sku } }'
+    response = await gateway.post(
+        "/graphql", json={"query": big}, headers={"Authorization": f"Bearer {user_token}"}
+    )
+    assert response.status_code == 413
+    assert "data" not in response.json()
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "reason": "DOCUMENT_TOO_LARGE",
+        "limitBytes": 64 * 1024,
+    }
+    assert parsed == [], "refused before any parsing"
+
+
+async def test_large_documents_are_never_kept_in_the_parser_and_validation_caches(
+    gateway: httpx.AsyncClient, user_token: str
+) -> None:
+    from strawberry.extensions.parser_cache import _get_parse_cache
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from salesflow_graphql.graphql.schema import PARSER_CACHE_SIZE, VALIDATION_CACHE_SIZE
+
+    parse_cache = _get_parse_cache(PARSER_CACHE_SIZE)
+    validate_cache = _get_validate_cache(VALIDATION_CACHE_SIZE)
+    for index in range(3):  # within the token limit: long string literals
+        document = f'{{ product(sku: "{index}{"y" * 30_000}") {{ sku }} }}'
+        before = (parse_cache.cache_info().currsize, validate_cache.cache_info().currsize)
+        answer = await graphql(gateway, document, user_token)
+        assert answer["data"] == {"product": None}
+        after = (parse_cache.cache_info().currsize, validate_cache.cache_info().currsize)
+        assert after == before
+    small = f'{{ product(sku: "{user_token[-12:]}") {{ sku }} }}'
+    await graphql(gateway, small, user_token)
+    assert parse_cache.cache_info().currsize >= 1, "small documents are still cached"
+
+
 async def test_ordinary_validation_errors_stay_bad_user_input(
     gateway: httpx.AsyncClient, user_token: str
 ) -> None:
@@ -228,6 +278,7 @@ async def test_operation_batching_is_off(
         "/graphql", json=body, headers={"Authorization": f"Bearer {user_token}"}
     )
     assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["reason"] == "BATCH_NOT_SUPPORTED"
     assert standin.requests == []
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import time
 
 import httpx
+import pytest
 from support import graphql, serving
 
 from salesflow_graphql.app import create_app
@@ -54,3 +58,41 @@ async def test_readyz_reports_java_down(settings: Settings, standin: StandIn) ->
     assert ready.status_code == 503
     assert ready.json()["checks"]["systemOfRecord"] == "unavailable"
     assert health.status_code == 200
+
+
+async def test_readyz_has_a_total_deadline_against_a_java_that_trickles(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Java that answers one byte a second resets every read timeout; /readyz still answers."""
+    from salesflow_graphql import app as app_module
+
+    monkeypatch.setattr(app_module, "READY_DEADLINE_S", 0.5)
+    stop = asyncio.Event()
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            while not stop.is_set():
+                writer.write(b"x")
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1)
+        writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    configured = dataclasses.replace(settings, java_api_url=f"http://127.0.0.1:{port}/api/v1")
+    try:
+        async with serving(create_app(configured)) as gateway_url:
+            async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway:
+                began = time.monotonic()
+                ready = await gateway.get("/readyz")
+                took = time.monotonic() - began
+    finally:
+        stop.set()
+        server.close()
+        await server.wait_closed()
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["systemOfRecord"] == "unavailable"
+    assert took < 5, "answered at its deadline, not after Java's trickle"

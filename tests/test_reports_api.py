@@ -72,7 +72,8 @@ async def test_generate_report_answers_queued_at_once(gateway, user_token, setti
     assert datetime.fromisoformat(job["createdAt"]).utcoffset().total_seconds() == 0
     done = await _finished(gateway, user_token, job["id"])
     assert done["status"] == "COMPLETED" and done["progress"] == 1 and done["attempts"] == 1
-    assert done["downloadUrl"].startswith(f"/reports/{job['id']}/download?exp=")
+    # absolute (a page on another origin resolves a relative one against its own host)
+    assert done["downloadUrl"].startswith(f"http://gateway/reports/{job['id']}/download?exp=")
     assert done["sizeBytes"] > 1000
 
 

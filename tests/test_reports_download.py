@@ -176,3 +176,16 @@ async def test_render_needs_a_bearer_token_and_valid_parameters(gateway, user_to
         f'attachment; filename="salesflow-stock-{start.isoformat()}-{today.isoformat()}.xlsx"'
     )
     assert ok.content[:2] == b"PK"
+
+
+@pytest.mark.parametrize("sig", ["é", "%C3%A9" * 32, "ａ" * 64, "\u0000"])
+async def test_a_signature_that_is_not_ascii_is_a_403_not_a_crash(runtime, sig: str) -> None:
+    """hmac.compare_digest cannot compare non-ASCII text: it used to raise (HTTP 500)."""
+    async with (
+        serving(create_app(runtime=runtime)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        for path in (f"/reports/{'a' * 32}/download", f"/imports/{'b' * 32}/errors.xlsx"):
+            response = await client.get(path, params={"exp": "9999999999", "sig": sig})
+            assert response.status_code == 403, (path, response.text)
+            assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -64,12 +64,19 @@ TOTAL_SUBJECT = "TOTAL"
 _ALERT_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 
 
+#: Each part of a stream id is an unsigned 64-bit number.
+_MAX_ID_PART = 2**64 - 1
+
+
 def parse_alert_id(value: str) -> tuple[int, int]:
     """``"1718000000000-3"`` → ``(1718000000000, 3)``; ``ValueError`` for anything else."""
     match = _ALERT_ID.fullmatch(value.strip())
     if match is None:
         raise ValueError(f"{value!r} is not an alert id (like 1718000000000-0)")
-    return int(match.group(1)), int(match.group(2))
+    parts = int(match.group(1)), int(match.group(2))
+    if max(parts) > _MAX_ID_PART:  # what a Redis stream id can hold
+        raise ValueError(f"{value!r} is out of range for an alert id (like 1718000000000-0)")
+    return parts
 
 
 class ProductSnapshot(msgspec.Struct, frozen=True, rename="camel"):

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -80,6 +80,36 @@ class ResponseCacheEligibility(SchemaExtension):
             and not result.errors
             and state.shareable
         )
+
+
+class OperationChoice(SchemaExtension):
+    """The operation to run must be named when the document has several, and must exist.
+
+    GraphQL's GetOperation(): without ``operationName`` a document must hold
+    exactly one operation (Strawberry would run the first), and a name must be
+    one of the document's. Either is a request error (``BAD_USER_INPUT``), over
+    HTTP and WebSocket alike.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        execution = self.execution_context
+        document = execution.graphql_document
+        if document is None:
+            return
+        names = [
+            d.name.value if d.name else None
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode)
+        ]
+        # What the request said (Strawberry's ``operation_name`` falls back to the first).
+        wanted = getattr(execution, "_provided_operation_name", None)
+        if wanted is None and len(names) > 1:
+            raise GraphQLError(
+                "The document has several operations: name the one to run in `operationName`."
+            )
+        if wanted is not None and wanted not in names:
+            raise GraphQLError(f"The document has no operation named {wanted!r}.")
 
 
 class OperationObservation(SchemaExtension):

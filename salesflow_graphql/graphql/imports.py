@@ -97,7 +97,7 @@ class ImportResult:
     error_count: int = strawberry.field(description="How many errors there are in total.")
     error_report_url: str | None = strawberry.field(
         description=(
-            "Signed, expiring link to a copy of the sheet with the invalid cells in red, a "
+            "Absolute, signed, expiring link to a copy of the sheet with the invalid cells in red, a "
             "comment on each and an Errors column; works without a bearer token. Null when "
             "no row has errors."
         )
@@ -209,4 +209,5 @@ class ImportMutation:
             dry_run=dry_run,
             idempotency_key=idempotency_key if isinstance(idempotency_key, str) else None,
         )
-        return ImportResult.of(outcome, runtime.imports.error_report_url(outcome))
+        link = runtime.imports.error_report_url(outcome)
+        return ImportResult.of(outcome, info.context.absolute_url(link) if link else None)

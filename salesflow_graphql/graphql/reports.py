@@ -84,8 +84,8 @@ class ReportJob:
     finished_at: datetime | None = strawberry.field(description="When it completed or failed.")
     download_url: str | None = strawberry.field(
         description=(
-            "Only when COMPLETED: a signed link that expires (1 h by default) and works without "
-            "a bearer token."
+            "Only when COMPLETED: an absolute, signed link that expires (1 h by default) and "
+            "works without a bearer token."
         )
     )
     size_bytes: int | None = strawberry.field(description="File size, when COMPLETED.")
@@ -128,9 +128,7 @@ class ReportJob:
             created_at=record.created_at,
             started_at=record.started_at,
             finished_at=record.finished_at,
-            download_url=(
-                info.context.runtime.signer.sign(download_path(record.id)) if completed else None
-            ),
+            download_url=info.context.signed_link(download_path(record.id)) if completed else None,
             size_bytes=result.get("sizeBytes") if completed else None,
             error=record.error,
             range=DateRange.of(request.range),

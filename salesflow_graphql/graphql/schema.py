@@ -6,6 +6,8 @@ the lists below; nothing else in this file changes when a capability is added.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
@@ -14,7 +16,12 @@ from strawberry.tools import merge_types
 from ..config import Settings
 from .alerts import AlertMutation, AlertQuery, AlertSubscription
 from .analytics import AnalyticsQuery
-from .extensions import GatewaySchema, OperationObservation, ResponseCacheEligibility
+from .extensions import (
+    GatewaySchema,
+    OperationChoice,
+    OperationObservation,
+    ResponseCacheEligibility,
+)
 from .forecast import ForecastQuery
 from .imports import ImportMutation
 from .limits import limit_extensions
@@ -29,6 +36,29 @@ SUBSCRIPTIONS: tuple[type, ...] = (ReportSubscription, AlertSubscription)
 #: Bounded caches: a flood of distinct documents cannot grow memory without limit.
 PARSER_CACHE_SIZE = 512
 VALIDATION_CACHE_SIZE = 512
+#: Larger documents are parsed and validated each time, never kept: at most
+#: 512 x 16 KiB of source (and their trees) stay cached, whatever comes in.
+CACHED_DOCUMENT_MAX_CHARS = 16 * 1024
+
+
+class SmallDocumentParserCache(ParserCache):
+    """Strawberry's parser cache for documents up to :data:`CACHED_DOCUMENT_MAX_CHARS`."""
+
+    def on_parse(self) -> Iterator[None]:
+        if len(self.execution_context.query or "") > CACHED_DOCUMENT_MAX_CHARS:
+            yield  # Strawberry parses it itself, and nothing keeps it
+            return
+        yield from super().on_parse()
+
+
+class SmallDocumentValidationCache(ValidationCache):
+    """Strawberry's validation cache for documents up to :data:`CACHED_DOCUMENT_MAX_CHARS`."""
+
+    def on_validate(self) -> Iterator[None]:
+        if len(self.execution_context.query or "") > CACHED_DOCUMENT_MAX_CHARS:
+            yield
+            return
+        yield from super().on_validate()
 
 
 def _root(name: str, parts: tuple[type, ...], description: str) -> type | None:
@@ -51,9 +81,11 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=_root("Subscription", SUBSCRIPTIONS, "Live alerts and job progress."),
         extensions=[
             ResponseCacheEligibility,
+            OperationChoice,
             OperationObservation,
-            lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),  # the LRU itself is shared
-            lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
+            # The LRUs themselves are shared by every request (keyed by maxsize).
+            lambda: SmallDocumentParserCache(maxsize=PARSER_CACHE_SIZE),
+            lambda: SmallDocumentValidationCache(maxsize=VALIDATION_CACHE_SIZE),
             *limit_extensions(settings),
             *tracing_extensions(settings),
         ],

@@ -23,7 +23,17 @@ Limits, so one user or one client cannot take the process over:
   ``RATE_LIMITED`` and ``retryAfter`` (the connection stays open);
 - ``SALESFLOW_WS_MAX_SUBSCRIPTIONS`` operations at once per connection;
 - a message over ``SALESFLOW_WS_MAX_MESSAGE_BYTES`` closes the connection with
-  1009 (``serve`` also sets uvicorn's frame limit, which refuses it unread).
+  1009 (``serve`` also sets uvicorn's frame limit, which refuses it unread);
+- a message that is not JSON (nested past 1024 levels included) closes it with 4400;
+- the token's ``exp`` (with ``SALESFLOW_JWT_LEEWAY_S``) is checked on each
+  ``subscribe``, and the connection is closed with 4403 when it passes: a
+  client reconnects with a fresh token (graphql-ws calls ``connectionParams`` again);
+- a document is resolved and size-checked as over HTTP (persisted queries,
+  trusted documents, ``SALESFLOW_MAX_DOCUMENT_BYTES``): a refusal is that
+  operation's ``error`` message.
+
+Each ``subscribe`` leaves an access line (route ``/graphql (websocket)``), as
+an HTTP request does.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -45,14 +56,20 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 
+from ..auth import Principal
+from ..edge.envelope import JSON, Refusal
+from ..edge.exchange import Exchange
+from ..edge.observe import record
+from ..edge.policy import GRAPHQL_WEBSOCKET
+from ..edge.ratelimit import rate_limited
 from ..errors import ErrorCode
 from ..metrics import WS_CONNECTIONS, WS_REFUSED
-from ..ratelimit import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
 #: Close codes (graphql-transport-ws uses 4400-4499 for its own refusals).
 CLOSE_TOO_MANY_CONNECTIONS = 4429
+CLOSE_FORBIDDEN = 4403
 CLOSE_MESSAGE_TOO_BIG = 1009
 #: ``context.extras`` key: the subject whose connection slot this connection holds.
 CONNECTION_SLOT = "ws_connection_slot"
@@ -133,9 +150,11 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
 
 
 class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
-    """graphql-transport-ws with server pings, per-user connection slots and rate limits."""
+    """graphql-transport-ws with server pings, per-user connection slots, rate limits, token
+    expiry, persisted queries and an access line per operation."""
 
     _pinger: asyncio.Task[None] | None = None
+    _expiry: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -143,28 +162,109 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         except WebSocketRefused as refused:
             await self.websocket.close(code=refused.code, reason=refused.reason)
             return
+        if not self.connection_acknowledged:
+            return
         interval = getattr(self.view, "keep_alive_interval", None)
-        if (
-            self.connection_acknowledged
-            and getattr(self.view, "keep_alive", False)
-            and interval
-            and self._pinger is None
-        ):
+        if getattr(self.view, "keep_alive", False) and interval and self._pinger is None:
             self._pinger = asyncio.create_task(self._ping(float(interval)), name="ws-keepalive")
+        principal = self._principal()
+        if principal is not None and principal.expires_at is not None and self._expiry is None:
+            self._expiry = asyncio.create_task(self._close_at_expiry(), name="ws-token-expiry")
 
     async def handle_subscribe(self, message: Any) -> None:
         # Unacknowledged connections and duplicate ids are the protocol's to refuse (4401, 4409).
-        if self.connection_acknowledged and message["id"] not in self.operations:
-            wait = await self._rate_limit_wait()
-            if wait > 0:
-                WS_REFUSED.labels("rate_limited").inc()
-                await self.send_message(_rate_limited(message["id"], wait))
+        if not self.connection_acknowledged or message["id"] in self.operations:
+            await super().handle_subscribe(message)
+            return
+        exchange = self._exchange(message)
+        try:
+            if self._token_expired():
+                exchange.answered(401, "unauthenticated", ErrorCode.UNAUTHENTICATED)
+                await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Token expired")
                 return
-        await super().handle_subscribe(message)
+            refusal = await self._admit(message)
+            if refusal is not None:
+                exchange.answered(refusal.status, refusal.outcome, refusal.code)
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [refusal.error()]}
+                )
+                return
+            exchange.answered(200, "ok")
+            await super().handle_subscribe(message)
+        finally:
+            record(exchange)
+
+    async def _admit(self, message: Any) -> Refusal | None:
+        """Why this ``subscribe`` may not run (rate limit, document), or None; resolves a
+        persisted query's document into the message."""
+        wait = await self._rate_limit_wait()
+        if wait > 0:
+            WS_REFUSED.labels("rate_limited").inc()
+            return rate_limited(wait)
+        payload = message.get("payload")
+        persisted = getattr(self.view, "persisted", None)
+        if not isinstance(payload, dict) or persisted is None:
+            return None
+        query = payload.get("query")
+        extensions = payload.get("extensions")
+        try:
+            document = await persisted.document(
+                query if isinstance(query, str) else None,
+                extensions if isinstance(extensions, dict) else None,
+                payload.get("documentId") if isinstance(payload.get("documentId"), str) else None,
+            )
+        except Refusal as refusal:
+            return refusal
+        limit = self.view.runtime.settings.max_document_bytes
+        if document is not None and len(document.encode()) > limit:
+            return Refusal(
+                413,
+                ErrorCode.BAD_USER_INPUT,
+                f"The GraphQL document is larger than the limit of {limit:,} bytes.",
+                outcome="too_large",
+                reason="DOCUMENT_TOO_LARGE",
+                limitBytes=limit,
+            )
+        if document is not None:
+            payload["query"] = document
+        return None
+
+    def _exchange(self, message: Any) -> Exchange:
+        state = getattr(self.context, "state", None)
+        payload = message.get("payload") if isinstance(message.get("payload"), dict) else {}
+        name = payload.get("operationName")
+        exchange = Exchange(
+            request_id=f"{getattr(state, 'request_id', '-')}.{message['id']}"[:80],
+            route=GRAPHQL_WEBSOCKET,
+            media_type=JSON,
+            principal=self._principal(),
+        )
+        exchange.stats.operation_name = name if isinstance(name, str) else None
+        return exchange
+
+    def _principal(self) -> Principal | None:
+        return getattr(getattr(self.context, "state", None), "principal", None)
+
+    def _token_expired(self) -> bool:
+        principal = self._principal()
+        if principal is None or principal.expires_at is None:
+            return False
+        return time.time() > principal.expires_at + self._leeway()
+
+    def _leeway(self) -> float:
+        return float(self.view.runtime.settings.jwt_leeway_s)
+
+    async def _close_at_expiry(self) -> None:
+        principal = self._principal()
+        assert principal is not None and principal.expires_at is not None
+        await asyncio.sleep(max(0.0, principal.expires_at + self._leeway() - time.time()))
+        log.info("websocket closed: the token expired")
+        with contextlib.suppress(Exception):  # already closing
+            await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Token expired")
 
     async def _rate_limit_wait(self) -> float:
         limiter = getattr(self.view, "rate_limiter", None)
-        principal = getattr(getattr(self.context, "state", None), "principal", None)
+        principal = self._principal()
         if limiter is None or principal is None:
             return 0.0
         return float(await limiter.check(principal.subject))
@@ -179,10 +279,11 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 return
 
     async def shutdown(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pinger
+        for task in (self._pinger, self._expiry):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         try:
             await super().shutdown()
         finally:
@@ -191,20 +292,3 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             connections = getattr(self.view, "ws_connections", None)
             if subject is not None and connections is not None:
                 connections.release(subject)
-
-
-def _rate_limited(operation_id: str, wait: float) -> Any:
-    retry_after = retry_after_seconds(wait)
-    return {
-        "id": operation_id,
-        "type": "error",
-        "payload": [
-            {
-                "message": (
-                    f"Too many requests; try again in {retry_after} s. Each user may make a "
-                    "limited number of requests a second, subscriptions included."
-                ),
-                "extensions": {"code": str(ErrorCode.RATE_LIMITED), "retryAfter": retry_after},
-            }
-        ],
-    }
