@@ -8,7 +8,7 @@ import { CombinedGraphQLErrors, gql } from "@apollo/client";
 
 import { apollo, gateway } from "./support.mjs";
 
-const KPIS = gql`query Kpis($note: String) { salesAnalytics { kpis { revenue } } product(sku: $note) { sku } }`;
+const KPIS = gql`query Kpis($note: String!) { salesAnalytics { kpis { revenue } } product(sku: $note) { sku } }`;
 
 async function failure(run) {
   const error = await run().then(() => null, (failed) => failed);
