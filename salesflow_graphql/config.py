@@ -145,6 +145,19 @@ class Settings:
     forecast_workers: int = setting(
         1, "Processes that train forecasts (1 thread each)", low=1, high=64
     )
+    forecast_max_per_user: int = setting(
+        2,
+        "Forecast trainings one user may wait on at once (queued or running); more: "
+        "RATE_LIMITED with retryAfter (asking for a forecast already training is always fine)",
+        low=1,
+        high=1000,
+    )
+    forecast_max_queued: int = setting(
+        32,
+        "Forecast trainings one process holds at once (queued or running); more: RATE_LIMITED",
+        low=1,
+        high=10_000,
+    )
     # --- spreadsheet imports ---
     import_max_upload_bytes: int = setting(
         20 * 1024 * 1024, "Largest upload (whole request body), counted while streaming", low=1024

@@ -54,6 +54,12 @@ class NotFound(GatewayError):
     code = ErrorCode.NOT_FOUND
 
 
+class RateLimited(GatewayError):
+    """Too much at once from one caller (or for the process); ``retryAfter`` says when to retry."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
 class UpstreamUnavailable(GatewayError):
     """Java is down, timing out, or the circuit breaker is open."""
 

@@ -116,7 +116,7 @@ class Runtime:
     async def close(self) -> None:
         await self.jobs.close()  # first: running jobs still use the services below
         await self.alerts.close()
-        self.forecasts.close()
+        await self.forecasts.close()
         await self.client.aclose()
         await self.cache.close()
         await self.rate_limiter.close()
