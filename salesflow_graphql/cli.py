@@ -88,6 +88,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=settings.log_format.lower() == "text",
         # Frames above the limit are refused by the server before they are read whole.
         ws_max_size=settings.ws_max_message_bytes,
+        # SIGTERM: requests in flight get this long, then are cancelled, and the runtime
+        # closes (its child processes with it) within the supervisor's grace period.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return 0
 

@@ -122,6 +122,13 @@ class Settings:
         low=0,
         high=3600,
     )
+    shutdown_grace_s: float = setting(
+        5.0,
+        "Seconds a gateway stopping on SIGTERM lets requests in flight finish before it "
+        "cancels them and closes; keep it below the supervisor's stop timeout (Docker: 10 s)",
+        low=0,
+        high=600,
+    )
     cors_origins: str = setting(
         "",
         "Comma-separated origins (https://dash.example) whose pages may call the API "
