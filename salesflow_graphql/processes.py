@@ -1,7 +1,7 @@
 """Child processes for CPU-bound work that never outlive the process that started them.
 
 :class:`ChildPool` runs picklable calls (``fn(*args)``, ``fn`` importable by
-name) in ``python -m salesflow_graphql.processes`` children, one call at a time
+name) in child Python processes (:func:`_serve`), one call at a time
 each, talking over the child's stdin and stdout in length-prefixed pickles. The
 rules that make a child safe to start from a gateway or a worker:
 
@@ -43,6 +43,14 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Where this package was imported from: a child imports it from there too, never from
+#: its working directory (``-P``), so parent and child always run the same code.
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_BOOTSTRAP = (
+    f"# {__name__} child\n"
+    "import sys; root = sys.argv.pop(1); root in sys.path or sys.path.insert(0, root)\n"
+    f"from {__name__} import _serve; _serve(sys.argv[1:])"
+)
 #: A frame is its length (8 bytes, big-endian) and a pickle.
 _LENGTH = struct.Struct("!Q")
 #: Seconds children get to leave on their own at close before they are killed.
@@ -119,39 +127,45 @@ class ChildPool:
         await asyncio.gather(*(c.stop(CLOSE_GRACE_S) for c in children))
 
     async def _take(self) -> _Child:
-        while self._idle:
-            child = self._idle.pop()
-            if child.alive:
-                return child
-            self._children.discard(child)
-        if self._spawning:  # a child being started (warm-up, replacement) is nearly ready
-            await asyncio.wait(set(self._spawning))
-            if self._idle:
-                return await self._take()
-        return await self._spawn()
+        """An idle child, or the next one started. Children are always started in tasks of
+        their own, so a caller that is cancelled meanwhile never strands a new child."""
+        while True:
+            while self._idle:
+                child = self._idle.pop()
+                if child.alive:
+                    return child
+                self._children.discard(child)
+            starting = self._spawn_in_background() or next(iter(self._spawning), None)
+            if starting is None:  # cannot happen while the caller holds a slot
+                raise RuntimeError(f"{self.name}: no child process to run on")
+            await asyncio.wait({starting})
+            if not self._idle and not starting.cancelled() and starting.exception():
+                raise ChildDied(f"{self.name}: a child process could not start") from (
+                    starting.exception()
+                )
 
-    def _spawn_in_background(self) -> None:
+    def _spawn_in_background(self) -> asyncio.Task[None] | None:
+        """Start a child unless the pool is full (or closed); the task that starts it."""
         if self._closed or len(self._children) + len(self._spawning) >= self.size:
-            return
+            return None
 
         async def spawn() -> None:
-            try:
-                self._idle.append(await self._spawn())
-            except Exception:
-                log.exception("%s: starting a child process failed", self.name)
+            child = await _Child.start(self.preload, self.memory_limit_bytes)
+            if self._closed:
+                await child.stop(0)
+                raise RuntimeError(f"{self.name} pool is closed")
+            self._children.add(child)
+            self._idle.append(child)
 
         task = asyncio.ensure_future(spawn())
         self._spawning.add(task)
-        task.add_done_callback(self._spawning.discard)
+        task.add_done_callback(self._spawned)
+        return task
 
-    async def _spawn(self) -> _Child:
-        child = await _Child.start(self.preload, self.memory_limit_bytes)
-        if self._closed:
-            await child.stop(0)
-            raise RuntimeError(f"{self.name} pool is closed")
-        self._children.add(child)
-        log.debug("%s: child %d started", self.name, child.pid)
-        return child
+    def _spawned(self, task: asyncio.Task[None]) -> None:
+        self._spawning.discard(task)
+        if not task.cancelled() and task.exception() is not None and not self._closed:
+            log.error("%s: starting a child process failed: %s", self.name, task.exception())
 
 
 class _Child:
@@ -161,7 +175,8 @@ class _Child:
 
     @classmethod
     async def start(cls, preload: tuple[str, ...], memory_limit_bytes: int | None) -> _Child:
-        command = [sys.executable, "-m", __name__, "--parent", str(os.getpid())]
+        command = [sys.executable, "-P", "-c", _BOOTSTRAP, _PACKAGE_ROOT]
+        command += ["--parent", str(os.getpid())]
         if memory_limit_bytes:
             command += ["--memory-limit", str(memory_limit_bytes)]
         for module in preload:
@@ -188,23 +203,28 @@ class _Child:
             (size,) = _LENGTH.unpack(await stdout.readexactly(_LENGTH.size))
             answer = await stdout.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            code = await self.process.wait()
+            code = await self._reaped()
             raise ChildDied(f"child process {self.pid} exited with {code} during a call") from exc
         return pickle.loads(answer)  # type: ignore[no-any-return]
 
     async def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
-        await asyncio.shield(self.process.wait())
+        await self._reaped()
 
     async def stop(self, grace_s: float) -> None:
         """Close stdin (an idle child leaves on its own), then kill what is still there."""
-        if self.process.stdin is not None:
-            self.process.stdin.close()
         try:
-            await asyncio.wait_for(asyncio.shield(self.process.wait()), grace_s)
+            await asyncio.wait_for(self._reaped(), grace_s)
         except TimeoutError:
             await self.kill()
+
+    async def _reaped(self) -> int:
+        """Its exit status, once it has exited. Our end of its stdin is closed first: until
+        every pipe is closed, asyncio (3.11) does not report the exit."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        return await asyncio.shield(self.process.wait())
 
 
 # ------------------------------------------------------------------ the child's side
@@ -225,7 +245,7 @@ def die_with_parent(parent: int) -> None:
 def _serve(argv: list[str]) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(prog=f"python -m {__name__}")
+    parser = argparse.ArgumentParser(prog=f"{__name__} child")
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--memory-limit", type=int)
     parser.add_argument("--preload", action="append", default=[])
@@ -266,7 +286,3 @@ def _read_frame(stream: BinaryIO) -> bytes | None:
     (size,) = _LENGTH.unpack(header)
     payload = stream.read(size)
     return payload if len(payload) == size else None
-
-
-if __name__ == "__main__":
-    _serve(sys.argv[1:])

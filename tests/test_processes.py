@@ -37,6 +37,20 @@ async def test_a_call_runs_in_a_child_and_its_exceptions_come_back() -> None:
     await wait_until(lambda: not _alive(pid), what="the child to end at close")
 
 
+async def test_a_child_runs_the_parents_code_whatever_its_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder named like the package in the working directory is not what the child imports."""
+    (tmp_path / "salesflow_graphql").mkdir()
+    (tmp_path / "salesflow_graphql" / "__init__.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    pool = ChildPool(1, name="test")
+    try:
+        assert await pool.run(os.getcwd) == str(tmp_path)
+    finally:
+        await pool.close()
+
+
 def _started_then_sleeps(marker: Path) -> str:
     """Code for ``exec`` in a child: say it started, then take a minute."""
     return f"import pathlib, time; pathlib.Path({str(marker)!r}).touch(); time.sleep(60)"
