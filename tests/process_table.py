@@ -1,4 +1,5 @@
-"""The machine's processes as /proc shows them: whose child each is, its group, its command.
+"""Processes in the tests: the machine's table as /proc shows it (whose child each is, its
+group, its command), commands run in a process group of their own, or as an unprivileged user.
 
 The test run adopts orphans (a child subreaper, :func:`adopt_orphans`), so a
 process whose parent a test stopped still counts among the run's descendants
@@ -7,11 +8,15 @@ instead of escaping to PID 1.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
+import shutil
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,3 +101,44 @@ def kill(found: list[Process]) -> None:
             os.kill(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+@contextlib.contextmanager
+def group_leader(
+    argv: list[str], *, env: Mapping[str, str], cwd: Path, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` as the leader of a new process group, output to ``log``; the whole group is
+    killed at the end whatever happened (a failed test leaves nothing either)."""
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def unprivileged_user() -> pwd.struct_passwd | None:
+    """``nobody`` when we are root and can drop to it (setpriv); None when we already are
+    unprivileged. Raises LookupError when we are root and cannot drop."""
+    if os.geteuid() != 0:
+        return None
+    if shutil.which("setpriv") is None:
+        raise LookupError("needs setpriv (util-linux) to drop root")
+    return pwd.getpwnam("nobody")
+
+
+def as_user(user: pwd.struct_passwd | None, argv: list[str]) -> list[str]:
+    """``argv`` run as ``user``, with its group and no others (None: as we are)."""
+    if user is None:
+        return argv
+    ids = [f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+    return ["setpriv", *ids, "--", *argv]

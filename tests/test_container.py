@@ -14,7 +14,6 @@ instead of copying them. The install is made once per test session.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -27,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -107,20 +107,9 @@ class Image:
     healthcheck: list[str]
     user: pwd.struct_passwd | None  # who runs the commands (None: this user, not root)
 
-    def command(self, argv: list[str]) -> list[str]:
-        return self.drop(self.user, argv)
-
-    @staticmethod
-    def drop(user: pwd.struct_passwd | None, argv: list[str]) -> list[str]:
-        """``argv`` run as ``user`` (None: as we are)."""
-        if user is None:
-            return argv
-        ids = [f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
-        return ["setpriv", *ids, "--", *argv]
-
     def run(self, argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.command(argv),
+            process_table.as_user(self.user, argv),
             env={**self.env, **env},
             cwd=self.workdir,
             capture_output=True,
@@ -128,32 +117,21 @@ class Image:
             timeout=60,
         )
 
-    @contextlib.contextmanager
-    def running(self, argv: list[str], log: Path, **env: str) -> Iterator[subprocess.Popen]:
-        """``argv`` in a process group of its own; the group is killed at the end."""
-        with log.open("ab") as sink:
-            process = subprocess.Popen(
-                self.command(argv),
-                env={**self.env, **env},
-                cwd=self.workdir,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            yield process
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+    def running(
+        self, argv: list[str], log: Path, **env: str
+    ) -> AbstractContextManager[subprocess.Popen[bytes]]:
+        """``argv`` leading a process group of its own, killed at the end."""
+        command = process_table.as_user(self.user, argv)
+        return process_table.group_leader(
+            command, env={**self.env, **env}, cwd=self.workdir, log=log
+        )
 
 
 def _unprivileged() -> pwd.struct_passwd | None:
-    if os.geteuid() != 0:
-        return None  # already unprivileged
-    if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv (util-linux) to drop root")
-    return pwd.getpwnam(NOBODY)
+    try:
+        return process_table.unprivileged_user()
+    except LookupError as missing:
+        pytest.skip(str(missing))
 
 
 def _interpreter(user: pwd.struct_passwd | None) -> str:
@@ -169,7 +147,7 @@ def _interpreter(user: pwd.struct_passwd | None) -> str:
     for candidate in filter(os.path.exists, candidates):
         mine = subprocess.run([candidate, "-c", version], capture_output=True, text=True)
         theirs = subprocess.run(
-            Image.drop(user, [candidate, "-c", version]), capture_output=True, text=True
+            process_table.as_user(user, [candidate, "-c", version]), capture_output=True, text=True
         )
         if mine.stdout.startswith("3.11.") and theirs.stdout == mine.stdout:
             return candidate

@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import itertools
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import process_table
 import pytest
 import yaml
 from alerts_support import GraphQLWebSocket
@@ -203,10 +203,8 @@ def _haproxy(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]
         shutil.copy(HAPROXY_CFG, config)  # where an unprivileged user can read it
         Path(scratch).chmod(0o755)
         argv.append(str(config))
-        if os.geteuid() == 0 and shutil.which("setpriv"):
-            nobody = pwd.getpwnam("nobody")
-            ids = [f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
-            argv = ["setpriv", *ids, "--", *argv]
+        with contextlib.suppress(LookupError):  # root without setpriv: run it as root
+            argv = process_table.as_user(process_table.unprivileged_user(), argv)
         with log.open("ab") as sink:
             process = subprocess.Popen(
                 argv, env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT

@@ -9,12 +9,11 @@ leave no process of their group within Docker's default grace period.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -38,25 +37,12 @@ REPORT = "mutation($i: ReportInput!) { generateReport(input: $i) { id } }"
 STATUS = "query($id: ID!) { report(id: $id) { status error } }"
 
 
-@contextlib.contextmanager
-def _group_leader(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """``salesflow-graphql ARGS`` as the leader of a new process group; the group is
-    killed at the end whatever happened (a failed test leaves nothing either)."""
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "salesflow_graphql", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+def _salesflow(
+    args: list[str], env: dict[str, str], log: Path
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """``salesflow-graphql ARGS`` leading a process group of its own."""
+    argv = [sys.executable, "-m", "salesflow_graphql", *args]
+    return process_table.group_leader(argv, env=env, cwd=ROOT, log=log)
 
 
 async def test_sigterm_to_the_main_pid_stops_every_child_of_gateway_and_worker(
@@ -77,8 +63,8 @@ async def test_sigterm_to_the_main_pid_stops_every_child_of_gateway_and_worker(
     logs = tmp_path / "gateway.log", tmp_path / "worker.log"
     try:
         with (
-            _group_leader(["serve", "--port", str(port)], env, logs[0]) as gateway,
-            _group_leader(["worker"], env, logs[1]) as worker,
+            _salesflow(["serve", "--port", str(port)], env, logs[0]) as gateway,
+            _salesflow(["worker"], env, logs[1]) as worker,
         ):
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}", timeout=120
