@@ -23,7 +23,7 @@ from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.sor.standin import DemoShop, StandIn
 
 FORECAST = "query($i: ForecastInput!) { forecast(input: $i) { model points { value } } }"
-ASKED = 8
+ASKED = 6
 CAP = 2
 
 

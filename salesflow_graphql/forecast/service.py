@@ -29,6 +29,7 @@ from ..errors import BadUserInput, NotFound
 from ..metrics import FORECAST_SECONDS
 from ..processes import ChildPool
 from ..sor.loaders import Loaders
+from . import trainer
 from .series import ForecastLevel, ForecastMetric, UnknownSeries, daily_panel, fingerprint
 from .trainings import Trainings
 
@@ -66,7 +67,7 @@ class SalesForecastService:
         self.settings = settings
         # The trainers (and LightGBM) are imported when a child starts, not on its first training.
         self.pool = ChildPool(
-            settings.forecast_workers, name="forecast", preload=(__name__, f"{__package__}.core")
+            settings.forecast_workers, name="forecast", preload=(f"{__package__}.core",)
         )
         self.trainings = Trainings(
             slots=settings.forecast_workers,
@@ -111,7 +112,15 @@ class SalesForecastService:
 
         async def train() -> Forecast:
             started = time.perf_counter()
-            result = await self.pool.run(_train, series, request, self.settings.demo_seed)
+            result = await self.pool.run(
+                trainer.train,
+                series,
+                request.level,
+                request.key,
+                request.horizon_days,
+                request.interval_level,
+                self.settings.demo_seed,
+            )
             FORECAST_SECONDS.labels(result.model.split("-")[0]).observe(
                 time.perf_counter() - started
             )
@@ -181,17 +190,3 @@ def _panel_and_fingerprint(
         end=end,  # type: ignore[arg-type]
     )
     return panel, fingerprint(panel)
-
-
-def _train(panel: pd.DataFrame, request: ForecastRequest, seed: int) -> ForecastResult:
-    """Runs in a pool process: one LightGBM thread, fixed seed."""
-    from .core import forecast, forecast_total  # LightGBM is imported by the trainers only
-
-    if request.level is ForecastLevel.TOTAL:
-        return forecast_total(
-            panel, request.horizon_days, request.interval_level, seed=seed, n_threads=1
-        )
-    assert request.key is not None
-    return forecast(
-        panel, request.key, request.horizon_days, request.interval_level, seed=seed, n_threads=1
-    )
