@@ -21,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the gateway (embedded default without settings)")
     serve.add_argument("--host", help="interface (default SALESFLOW_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default SALESFLOW_PORT or 8000)")
+    serve.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if the gateway on this host and port answers /healthz (container health check)",
+    )
 
     standin = commands.add_parser("standin", help="serve the Java stand-in on its own socket")
     standin.add_argument("--host", default="127.0.0.1")
@@ -94,6 +99,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
+    if args.check:
+        return _check_health(host, port)
     if settings.embedded:
         print("SalesFlow gateway on its embedded default: seeded demo shop, no Java, no Redis.")
         print(f"Dashboard: http://{host}:{port}/dashboard   GraphiQL: http://{host}:{port}/graphql")
@@ -122,6 +129,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def token_line(role: Role, token: str) -> str:
     """What ``serve`` prints per role; the dashboard and GraphiQL take the whole line."""
     return f'{role.value:5} {{"Authorization": "Bearer {token}"}}'
+
+
+def _check_health(host: str, port: int) -> int:
+    import urllib.request
+
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # all interfaces: ask locally
+    try:
+        with urllib.request.urlopen(f"http://{local}:{port}/healthz", timeout=2) as answer:
+            return 0 if answer.status == 200 else 1
+    except OSError as exc:
+        print(f"gateway on {local}:{port}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _standin(settings: Settings, args: argparse.Namespace) -> int:

@@ -129,6 +129,13 @@ class Settings:
         low=0,
         high=3600,
     )
+    shutdown_grace_s: float = setting(
+        5.0,
+        "Seconds a gateway stopping on SIGTERM lets requests in flight finish before it "
+        "cancels them and closes; keep it below the supervisor's stop timeout (Docker: 10 s)",
+        low=0,
+        high=600,
+    )
     cors_origins: str = setting(
         "",
         "Comma-separated origins (https://dash.example) whose pages may call the API "
@@ -193,6 +200,19 @@ class Settings:
     )
     forecast_workers: int = setting(
         1, "Processes that train forecasts (1 thread each)", low=1, high=64
+    )
+    forecast_max_per_user: int = setting(
+        2,
+        "Forecast trainings one user may wait on at once (queued or running); more: "
+        "RATE_LIMITED with retryAfter (asking for a forecast already training is always fine)",
+        low=1,
+        high=1000,
+    )
+    forecast_max_queued: int = setting(
+        32,
+        "Forecast trainings one process holds at once (queued or running); more: RATE_LIMITED",
+        low=1,
+        high=10_000,
     )
     # --- spreadsheet imports ---
     import_max_upload_bytes: int = setting(

@@ -117,7 +117,7 @@ class Runtime:
         await self.jobs.close()  # first: running jobs still use the services below
         await self.alerts.close()
         await self.imports.close()
-        self.forecasts.close()
+        await self.forecasts.close()
         await self.client.aclose()
         await self.cache.close()
         await self.rate_limiter.close()

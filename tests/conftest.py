@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import process_table
 import pytest
 from support import shared_redis_url
 
@@ -20,6 +22,37 @@ if TYPE_CHECKING:
     from salesflow_graphql.sor.standin import DemoShop, StandIn
 
 REDIS_URL = shared_redis_url(15)
+#: Seconds the run gives processes that are on their way out before it calls them left behind.
+LEFTOVER_GRACE_S = 5.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Orphans of the run's processes (a gateway stopped before its children) become
+    # ours rather than PID 1's, so the check at the end sees them.
+    if process_table.available():
+        process_table.adopt_orphans()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if it left processes behind (they are named, then killed)."""
+    if not process_table.available():
+        return
+    me = os.getpid()
+    left = process_table.wait_for_none(lambda: process_table.descendants(me), LEFTOVER_GRACE_S)
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"the tests left {len(left)} process(es) running:", *(f"  {p}" for p in left)]
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "processes left behind", red=True)
+    for line in lines:
+        if reporter is not None:
+            reporter.write_line(line, red=True)
+        else:
+            print(line)
+    process_table.kill(left)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -214,6 +214,31 @@ def test_the_scheduled_check_is_registered_every_n_minutes(settings: Settings) -
     off = JobRegistry()
     register_alert_jobs(off, dataclasses.replace(settings, alert_check_interval_minutes=0))
     assert off.periodic == {}
+    # Only the embedded demo checks at start-up; with Java the schedule decides.
+    assert settings.embedded and job.run_at_startup
+    with_java = JobRegistry()
+    java = dataclasses.replace(
+        settings, alert_check_interval_minutes=10, java_api_url="http://java:8080/api/v1"
+    )
+    register_alert_jobs(with_java, java)
+    assert not with_java.periodic[ANOMALY_JOB].run_at_startup
+
+
+async def test_the_embedded_default_checks_once_at_start_up(
+    alert_settings: Settings, standin: StandIn
+) -> None:
+    """The demo's live alerts card has alerts at once, not after the first interval."""
+    settings = dataclasses.replace(alert_settings, alert_check_interval_minutes=10)
+    runtime = await Runtime.start(settings, standin=standin)
+    try:
+        await wait_until(
+            lambda: runtime.alerts.recent_alerts(5, Severity.LOW),
+            timeout=30,
+            what="the start-up anomaly check to raise alerts",
+        )
+    finally:
+        await runtime.close()
+    assert any(r.path == "/sales/history" and r.role == "ADMIN" for r in standin.requests)
 
 
 async def test_a_scheduled_tick_runs_a_check_with_the_scheduler_identity(

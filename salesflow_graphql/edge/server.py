@@ -163,7 +163,8 @@ def bounded_head_protocol(settings: Settings) -> type[BoundedHeadProtocol]:
 def server_config(
     app: Any, settings: Settings, host: str, port: int, **options: Any
 ) -> uvicorn.Config:
-    """uvicorn's configuration for the gateway: bounded heads, no proxy headers of its own."""
+    """uvicorn's configuration for the gateway: bounded heads, no proxy headers of its own,
+    a bounded graceful shutdown."""
     return uvicorn.Config(
         app,
         host=host,
@@ -172,5 +173,8 @@ def server_config(
         proxy_headers=False,  # edge/proxy.py, from SALESFLOW_TRUSTED_PROXIES only
         # Frames above the limit are refused by the server before they are read whole.
         ws_max_size=settings.ws_max_message_bytes,
+        # SIGTERM: requests in flight get this long, then are cancelled, and the runtime
+        # closes (its child processes with it) within the supervisor's grace period.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
         **options,
     )

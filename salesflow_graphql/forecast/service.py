@@ -3,32 +3,35 @@
 History is made of complete days: the window ends yesterday and the first
 forecast point is today, so today's half-finished sales never look like a drop.
 
-Training runs in a small process pool (``SALESFLOW_FORECAST_WORKERS``, one
-LightGBM thread each): the event loop and its GIL stay free for other queries.
+Training runs in child processes (``SALESFLOW_FORECAST_WORKERS``, one
+LightGBM thread each, :mod:`..processes`): the event loop and its GIL stay free
+for other queries, and a training nobody waits for any more is stopped.
 Results are cached by (level, key, metric, horizon, history, interval level,
-fingerprint of the series), so changed data trains anew and concurrent
-identical requests train once (single-flight).
+fingerprint of the series), so changed data trains anew; concurrent identical
+requests train once, and each user's share of the trainings is capped
+(:mod:`.trainings`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..cache import Cache
+from ..cache import MISS, Cache
 from ..config import Settings
 from ..errors import BadUserInput, NotFound
 from ..metrics import FORECAST_SECONDS
+from ..processes import ChildPool
 from ..sor.loaders import Loaders
+from . import trainer
 from .series import ForecastLevel, ForecastMetric, UnknownSeries, daily_panel, fingerprint
+from .trainings import Trainings
 
 if TYPE_CHECKING:
     from .core import ForecastResult
@@ -62,9 +65,21 @@ class SalesForecastService:
     def __init__(self, cache: Cache, settings: Settings) -> None:
         self.cache = cache
         self.settings = settings
-        self._pool: ProcessPoolExecutor | None = None
+        # The trainers (and LightGBM) are imported when a child starts, not on its first training.
+        self.pool = ChildPool(
+            settings.forecast_workers, name="forecast", preload=(f"{__package__}.core",)
+        )
+        self.trainings = Trainings(
+            slots=settings.forecast_workers,
+            per_user=settings.forecast_max_per_user,
+            max_queued=settings.forecast_max_queued,
+        )
 
-    async def generate_forecast(self, loaders: Loaders, request: ForecastRequest) -> Forecast:
+    async def generate_forecast(
+        self, loaders: Loaders, request: ForecastRequest, *, user: str | None = None
+    ) -> Forecast:
+        """The forecast, from the cache or trained now. ``user`` (the JWT subject) is held
+        to the per-user cap on trainings; None for internal callers (report jobs)."""
         request = self._validated(request)
         today = loaders.today()
         end = today - timedelta(days=1)
@@ -91,37 +106,37 @@ class SalesForecastService:
             f"{request.history_days}:{request.interval_level}:{digest}"
         )
 
+        cached = await self.cache.get(key, layer="forecast")
+        if cached is not MISS:
+            return cached  # type: ignore[no-any-return]
+
         async def train() -> Forecast:
             started = time.perf_counter()
-            result = await asyncio.get_running_loop().run_in_executor(
-                self._executor(), _train, series, request, self.settings.demo_seed
+            result = await self.pool.run(
+                trainer.train,
+                series,
+                request.level,
+                request.key,
+                request.horizon_days,
+                request.interval_level,
+                self.settings.demo_seed,
             )
             FORECAST_SECONDS.labels(result.model.split("-")[0]).observe(
                 time.perf_counter() - started
             )
-            return Forecast(request, datetime.now(self.settings.tz), result)
+            forecast = Forecast(request, datetime.now(self.settings.tz), result)
+            await self.cache.set(key, forecast, self.settings.forecast_ttl_s)
+            return forecast
 
-        return await self.cache.get_or_load(
-            key, self.settings.forecast_ttl_s, train, layer="forecast"
-        )
+        return await self.trainings.run(key, user, train)
 
     def warm_up(self) -> None:
         """Start the training processes now (importing LightGBM takes seconds), not on first use."""
-        self._executor().submit(_warm)
+        self.pool.start()
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # spawn: never fork a process that runs an event loop and threads
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.settings.forecast_workers,
-                mp_context=multiprocessing.get_context("spawn"),
-            )
-        return self._pool
+    async def close(self) -> None:
+        """Stop the training processes (a training in progress is abandoned)."""
+        await self.pool.close()
 
     def _validated(self, request: ForecastRequest) -> ForecastRequest:
         s = self.settings
@@ -175,21 +190,3 @@ def _panel_and_fingerprint(
         end=end,  # type: ignore[arg-type]
     )
     return panel, fingerprint(panel)
-
-
-def _warm() -> None:
-    import lightgbm  # noqa: F401 - the import is the warm-up
-
-
-def _train(panel: pd.DataFrame, request: ForecastRequest, seed: int) -> ForecastResult:
-    """Runs in a pool process: one LightGBM thread, fixed seed."""
-    from .core import forecast, forecast_total  # LightGBM is imported by the trainers only
-
-    if request.level is ForecastLevel.TOTAL:
-        return forecast_total(
-            panel, request.horizon_days, request.interval_level, seed=seed, n_threads=1
-        )
-    assert request.key is not None
-    return forecast(
-        panel, request.key, request.horizon_days, request.interval_level, seed=seed, n_threads=1
-    )

@@ -158,5 +158,6 @@ class ForecastQuery:
                 history_days=input.history_days,
                 interval_level=input.interval_level,
             ),
+            user=ctx.principal.subject,
         )
         return Forecast.of(answer)
