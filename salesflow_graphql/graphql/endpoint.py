@@ -1,9 +1,7 @@
 """``/graphql`` over HTTP: authentication, limits, the response cache, then Strawberry.
 
-Warm dashboard queries should not pay for GraphQL execution again: a successful
-query's JSON answer is kept, keyed by the role, the business date and a hash
-of the request (document, variables, operation name), for the analytics TTL.
-A hit is answered before any parsing or execution.
+A successful query's answer is kept by the response cache
+(:mod:`.response_cache`) and a hit is answered before any parsing or execution.
 
 Limits, all from settings:
 
@@ -27,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 import time
@@ -46,7 +43,6 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from ..auth import Principal, TokenRejected, bearer_token, verify_access_token
-from ..cache import MISS
 from ..errors import ErrorCode
 from ..logs import ACCESS_LOGGER
 from ..metrics import (
@@ -62,6 +58,7 @@ from ..request_stats import RequestStats, tracking
 from ..runtime import Runtime
 from ..sor.loaders import Loaders
 from .context import GatewayContext, RequestState
+from .response_cache import ResponseCache
 from .schema import create_schema
 from .uploads import parse_multipart
 from .websocket import (
@@ -167,6 +164,7 @@ class GraphQLEndpoint:
         self.runtime = runtime
         self.view = GatewayGraphQL(runtime)
         self.rate_limiter = runtime.rate_limiter
+        self.responses = ResponseCache(runtime)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -249,10 +247,10 @@ class GraphQLEndpoint:
             exchange.answered(408, "timeout", ErrorCode.BAD_USER_INPUT)
             await _timed_out(budget, request_id, body_arrived=False)(scope, receive, send)
             return
-        key = self._cache_key(request, body, principal.role)
+        key = self.responses.key(request, body, principal.role)
         if key is not None:
-            cached = await self.runtime.cache.get(key, layer="response")
-            if cached is not MISS:
+            cached = await self.responses.lookup(key)
+            if cached is not None:
                 stats.operation_name = _declared_operation_name(request, body)
                 stats.operation_type = "query"  # only queries' answers are cached
                 exchange.answered(200, "cached")
@@ -290,21 +288,7 @@ class GraphQLEndpoint:
         ok = captured.status == 200 and not stats.error_codes
         exchange.answered(captured.status, "ok" if ok else "error")
         if key is not None and ok and state.cacheable and captured.body is not None:
-            await self.runtime.cache.set(key, captured.body, self._remaining_ttl(state))
-
-    def _remaining_ttl(self, state: RequestState) -> float:
-        """An answer lives as long as the oldest data it was built from may."""
-        ttl = self.runtime.settings.analytics_ttl_s
-        oldest = state.loaders.oldest_data_at if state.loaders else None
-        return ttl if oldest is None else ttl - (time.time() - oldest)
-
-    def _cache_key(self, request: Request, body: bytes, role: str) -> str | None:
-        content_type = request.headers.get("content-type", "")
-        if request.method == "POST" and "application/json" not in content_type:
-            return None  # uploads and other bodies are never cached
-        material = body if request.method == "POST" else request.url.query.encode()
-        digest = hashlib.blake2b(material, digest_size=20).hexdigest()
-        return f"resp:{role}:{self.runtime.settings.today().isoformat()}:{digest}"
+            await self.responses.store(key, captured.body, state)
 
 
 class _Capture:
