@@ -68,7 +68,7 @@ async def bench_generation(runtime: Runtime, token: str, quick: bool) -> list[di
     for days in (30,) if quick else (30, 365):
         for report_format in (ReportFormat.PDF, ReportFormat.XLSX):
             request = ReportRequest(ReportKind.FULL, report_format, _period(runtime.settings, days))
-            await runtime.cache.memory.clear()  # cold: nothing fetched, computed or trained
+            runtime.cache.local.clear()  # cold: nothing fetched, computed or trained
             started = time.perf_counter()
             report = await runtime.reports.generate_report(Loaders(runtime.source, token), request)
             cold = time.perf_counter() - started
@@ -150,12 +150,11 @@ def _goal(result: dict[str, Any]) -> str:
 
 
 async def _forget_all_but_forecasts(runtime: Runtime) -> None:
-    """Empty the memory cache except trained forecasts (a bench-only peek at aiocache's dict)."""
-    memory = runtime.cache.memory
-    prefix = memory.namespace or ""
-    for key in list(memory._cache):
-        if not key.startswith(prefix + "forecast:"):
-            await memory.delete(key[len(prefix) :])
+    """Empty the memory cache except trained forecasts (a bench-only peek at the local tier)."""
+    local = runtime.cache.local
+    for key in list(local._entries):
+        if not key.startswith("forecast:"):
+            local.drop(key)
 
 
 # --------------------------------------------------------------------- 2

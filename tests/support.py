@@ -121,6 +121,41 @@ def worker_process(env: Mapping[str, str], log: Path) -> Iterator[subprocess.Pop
                 process.wait(5)
 
 
+@contextlib.contextmanager
+def gateway_process(env: Mapping[str, str], port: int, log: Path) -> Iterator[str]:
+    """A ``salesflow-graphql serve`` subprocess on ``port`` (its URL); SIGTERM at the end."""
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "salesflow_graphql", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=dict(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+async def answering(url: str, path: str = "/healthz", *, within: float = 60) -> None:
+    """Wait until ``url + path`` answers 200 (a Python process starts slowly on a busy box)."""
+    async with httpx.AsyncClient(timeout=2) as client:
+
+        async def answers() -> bool:
+            try:
+                return (await client.get(url + path)).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_until(answers, timeout=within, what=f"{url}{path} to answer")
+
+
 class RedisServer:
     """A ``redis-server`` of a test's own, on a free port it keeps across restarts."""
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..cache import Cache
+from ..cache import Cache, Codec, Typed
 from ..config import Settings
 from ..errors import BadUserInput, NotFound
 from ..metrics import FORECAST_SECONDS
@@ -102,7 +102,7 @@ class SalesForecastService:
             return Forecast(request, datetime.now(self.settings.tz), result)
 
         return await self.cache.get_or_load(
-            key, self.settings.forecast_ttl_s, train, layer="forecast"
+            key, self.settings.forecast_ttl_s, train, codec=FORECAST_CODEC, layer="forecast"
         )
 
     def warm_up(self) -> None:
@@ -154,6 +154,30 @@ class SalesForecastService:
             request.history_days,
             round(request.interval_level, 4),
         )
+
+
+class _ForecastCodec(Codec[Forecast]):
+    """A forecast as msgpack of (request, trained_at, result). The result's types live with
+    the forecast core, imported on first use (as reading a trained result does anyway)."""
+
+    def __init__(self) -> None:
+        self._typed: Typed[tuple[ForecastRequest, datetime, ForecastResult]] | None = None
+
+    def _codec(self) -> Typed[tuple[ForecastRequest, datetime, ForecastResult]]:
+        if self._typed is None:
+            from .core import ForecastResult
+
+            self._typed = Typed(tuple[ForecastRequest, datetime, ForecastResult])
+        return self._typed
+
+    def encode(self, value: Forecast) -> bytes:
+        return self._codec().encode((value.request, value.trained_at, value.result))
+
+    def decode(self, data: bytes) -> Forecast:
+        return Forecast(*self._codec().decode(data))
+
+
+FORECAST_CODEC = _ForecastCodec()
 
 
 def _panel_and_fingerprint(

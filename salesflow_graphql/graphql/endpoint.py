@@ -164,7 +164,7 @@ class GraphQLEndpoint:
         self.runtime = runtime
         self.view = GatewayGraphQL(runtime)
         self.rate_limiter = runtime.rate_limiter
-        self.responses = ResponseCache(runtime)
+        self.responses = ResponseCache(runtime, self.view, STATE_KEY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -249,12 +249,12 @@ class GraphQLEndpoint:
             return
         key = self.responses.key(request, body, principal.role)
         if key is not None:
-            cached = await self.responses.lookup(key)
+            cached = await self.responses.lookup(key, scope, body, principal)
             if cached is not None:
                 stats.operation_name = _declared_operation_name(request, body)
                 stats.operation_type = "query"  # only queries' answers are cached
                 exchange.answered(200, "cached")
-                await _json(cached, request_id, cache="hit")(scope, receive, send)
+                await _json(cached.body, request_id, cache=cached.status)(scope, receive, send)
                 return
 
         state = RequestState(request_id=request_id, principal=principal)

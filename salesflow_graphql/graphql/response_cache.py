@@ -1,29 +1,102 @@
 """The response cache: a successful query's JSON answer, reused before any parsing.
 
 Warm dashboard queries should not pay for GraphQL execution again: a successful
-query's JSON answer is kept, keyed by the role, the business date and a hash
-of the request (document, variables, operation name), for what is left of the
-analytics TTL of the data it was built from. A hit is answered before any
-parsing or execution.
+query's JSON answer is kept, keyed by the role, the business date, the data
+generation and a hash of the request (document, variables, operation name). It
+is fresh for what is left of the analytics TTL of the data it was built from;
+then, for ``SALESFLOW_CACHE_STALE_S`` more, it is still answered at once while
+one background run of the same request refreshes it. A committed import starts
+a new data generation, so no answer from before it is found again (see
+``cache``).
+
+Every answer built on Java's data says how old that data is, in whole seconds:
+``extensions.dataAge`` (see ``extensions.DataAge``). A cached answer's age is
+brought up to date each time it is served.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import math
+import struct
 import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope
 
-from ..cache import MISS
-from ..runtime import Runtime
+from ..auth import Principal
+from ..cache import Codec
 from .context import RequestState
+from .extensions import data_age
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+_AGE = b'"dataAge":'
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A cached JSON answer and when the oldest Java data under it was read."""
+
+    body: bytes
+    data_at: float | None
+
+    def now(self) -> bytes:
+        """The body with its ``dataAge`` brought up to date."""
+        if self.data_at is None:
+            return self.body
+        start = self.body.rfind(_AGE)  # the extensions come last; earlier text is escaped
+        if start < 0:
+            return self.body
+        start += len(_AGE)
+        end = start
+        while end < len(self.body) and self.body[end : end + 1].isdigit():
+            end += 1
+        return self.body[:start] + str(data_age(self.data_at)).encode() + self.body[end:]
+
+
+class AnswerCodec(Codec[Answer]):
+    """``data_at`` (a float, NaN for none) then the body."""
+
+    _prefix = struct.Struct("<d")
+
+    def encode(self, value: Answer) -> bytes:
+        data_at = math.nan if value.data_at is None else value.data_at
+        return self._prefix.pack(data_at) + value.body
+
+    def decode(self, data: bytes) -> Answer:
+        (data_at,) = self._prefix.unpack_from(data)
+        return Answer(data[self._prefix.size :], None if math.isnan(data_at) else data_at)
+
+    def size(self, value: Answer) -> int:
+        return len(value.body) + self._prefix.size
+
+
+ANSWER_CODEC = AnswerCodec()
+
+
+class Cached(NamedTuple):
+    """A cached answer to send, and its ``x-cache`` header (``hit`` or ``stale``)."""
+
+    body: bytes
+    status: str
 
 
 class ResponseCache:
-    """Keys, lookups and stores of whole answers (see the module's docstring)."""
+    """Keys, lookups, stores and background refreshes of whole answers."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    LAYER = "response"
+
+    def __init__(self, runtime: Runtime, view: ASGIApp, state_key: str) -> None:
         self.runtime = runtime
+        #: The GraphQL view a refresh runs the request through again.
+        self.view = view
+        self.state_key = state_key
 
     def key(self, request: Request, body: bytes, role: str) -> str | None:
         """The answer's key, or None for a request whose answer is never cached (uploads)."""
@@ -34,16 +107,91 @@ class ResponseCache:
         digest = hashlib.blake2b(material, digest_size=20).hexdigest()
         return f"resp:{role}:{self.runtime.settings.today().isoformat()}:{digest}"
 
-    async def lookup(self, key: str) -> bytes | None:
-        """The cached answer, or None."""
-        cached = await self.runtime.cache.get(key, layer="response")
-        return None if cached is MISS else cached
+    async def lookup(
+        self, key: str, scope: Scope, body: bytes, principal: Principal
+    ) -> Cached | None:
+        """The cached answer, or None. A stale one is answered while the request, run again
+        in the background (once), refreshes it."""
+        cache = self.runtime.cache
+        generation = self.runtime.source.generation()
+        entry = await cache.peek(key, codec=ANSWER_CODEC, layer=self.LAYER, generation=generation)
+        if entry is None:
+            return None
+        if entry.fresh(time.time()):
+            return Cached(entry.value.now(), "hit")
+
+        async def run_again() -> Answer:
+            return await self._run_again(scope, body, principal)
+
+        cache.revalidate(
+            key,
+            entry,
+            run_again,
+            ttl_s=self.runtime.settings.analytics_ttl_s,
+            codec=ANSWER_CODEC,
+            layer=self.LAYER,
+            generation=generation,
+            data_at=_data_at,
+        )
+        return Cached(entry.value.now(), "stale")
 
     async def store(self, key: str, body: bytes, state: RequestState) -> None:
-        await self.runtime.cache.set(key, body, self.remaining_ttl(state))
+        """Keep a cacheable answer, under the data generation its request read."""
+        loaders = state.loaders
+        data_at = loaders.oldest_data_at if loaders else None
+        await self.runtime.cache.put(
+            key,
+            Answer(body, data_at),
+            self.runtime.settings.analytics_ttl_s,
+            codec=ANSWER_CODEC,
+            stale=True,
+            generation=loaders.generation if loaders else self.runtime.source.generation(),
+            data_at=data_at,
+        )
 
-    def remaining_ttl(self, state: RequestState) -> float:
-        """An answer lives as long as the oldest data it was built from may."""
-        ttl = self.runtime.settings.analytics_ttl_s
-        oldest = state.loaders.oldest_data_at if state.loaders else None
-        return ttl if oldest is None else ttl - (time.time() - oldest)
+    async def _run_again(self, scope: Scope, body: bytes, principal: Principal) -> Answer:
+        """The request's answer anew, for the cache only (nobody waits for it)."""
+        state = RequestState(request_id=f"refresh-{uuid.uuid4().hex[:8]}", principal=principal)
+        collected = _Collected()
+        budget = self.runtime.settings.request_timeout_s
+        async with asyncio.timeout(budget if budget > 0 else None):
+            await self.view(
+                {**scope, "state": {self.state_key: state}}, _once(body), collected.send
+            )
+        if collected.status != 200 or not state.cacheable:
+            raise RuntimeError(f"the answer run again is not cacheable (HTTP {collected.status})")
+        loaders = state.loaders
+        return Answer(b"".join(collected.chunks), loaders.oldest_data_at if loaders else None)
+
+
+def _data_at(answer: Answer) -> float:
+    return time.time() if answer.data_at is None else answer.data_at
+
+
+class _Collected:
+    """An ASGI ``send`` that keeps the status and body."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.chunks: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+
+
+def _once(body: bytes) -> Receive:
+    """A ``receive`` that hands ``body`` over once, then waits (as a client that stays)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # never: a disconnect would cancel the run
+        raise AssertionError
+
+    return receive

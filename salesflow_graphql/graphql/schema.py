@@ -14,7 +14,7 @@ from strawberry.tools import merge_types
 from ..config import Settings
 from .alerts import AlertMutation, AlertQuery, AlertSubscription
 from .analytics import AnalyticsQuery
-from .extensions import GatewaySchema, OperationObservation, ResponseCacheEligibility
+from .extensions import DataAge, GatewaySchema, OperationObservation, ResponseCacheEligibility
 from .forecast import ForecastQuery
 from .imports import ImportMutation
 from .limits import limit_extensions
@@ -51,6 +51,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=_root("Subscription", SUBSCRIPTIONS, "Live alerts and job progress."),
         extensions=[
             ResponseCacheEligibility,
+            DataAge,
             OperationObservation,
             lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),  # the LRU itself is shared
             lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),

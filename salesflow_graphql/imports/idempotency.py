@@ -36,7 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from ..cache import MISS, Cache
+from ..cache import MISS, Cache, Codec, Typed
 from ..errors import BadUserInput
 from .model import ImportKind, ImportOutcome
 
@@ -59,6 +59,11 @@ class IdempotencyRecord:
     lease_until: float = 0.0
     #: Set before the first write: the key's outcome should its owner die from then on.
     if_interrupted: ImportOutcome | None = None
+
+
+#: How records are kept in Redis (typed: a record that does not decode is absent).
+RECORD: Codec[IdempotencyRecord] = Typed(IdempotencyRecord)
+FLAG: Codec[bool] = Typed(bool)
 
 
 def check_key(key: str) -> str:
@@ -93,7 +98,7 @@ class IdempotencyStore:
         for _ in range(2):  # add, or read what won; a record may expire in between
             if await self._add(key, pending, self.ttl_s):
                 return Claim(self, key, pending)
-            record = await self.cache.get(key, layer="idempotency")
+            record = await self.cache.get(key, layer="idempotency", codec=RECORD)
             if record is MISS:
                 continue
             assert isinstance(record, IdempotencyRecord)
@@ -119,32 +124,22 @@ class IdempotencyStore:
                 await self.remember(key, file_sha256, record.if_interrupted)
                 return dataclasses.replace(record.if_interrupted, replayed=True)
             log.info("idempotency key: its import died before writing; taken over")
-            await self.cache.set(key, pending, self.ttl_s)
+            await self.cache.set(key, pending, self.ttl_s, codec=RECORD)
             return Claim(self, key, pending)
         raise BadUserInput("This idempotencyKey could not be claimed; try again.")
 
     async def remember(self, key: str, file_sha256: str, outcome: ImportOutcome) -> None:
         record = IdempotencyRecord(file_sha256, time.time(), outcome)
-        await self.cache.set(key, record, self.ttl_s)
+        await self.cache.set(key, record, self.ttl_s, codec=RECORD)
 
     async def release(self, key: str) -> None:
         await self.cache.delete(key)
 
-    async def _add(self, key: str, record: IdempotencyRecord, ttl_s: float) -> bool:
-        """Store ``record`` only if ``key`` is free (atomically); False when it is taken."""
-        if self.cache.redis is not None:
-            try:
-                await self.cache.redis.add(key, record, ttl=ttl_s)
-                return True
-            except ValueError:  # aiocache's "key already exists"
-                return False
-            except Exception as exc:  # Redis down: the cache serves from memory meanwhile
-                log.warning("idempotency claim fell back to memory: %s", exc)
-        try:
-            await self.cache.memory.add(key, record, ttl=ttl_s)
-            return True
-        except ValueError:
-            return False
+    async def _add(self, key: str, value: IdempotencyRecord | bool, ttl_s: float) -> bool:
+        """Store ``value`` only if ``key`` is free (atomically); False when it is taken."""
+        if isinstance(value, IdempotencyRecord):
+            return await self.cache.add(key, value, ttl_s, codec=RECORD)
+        return await self.cache.add(key, value, ttl_s, codec=FLAG)
 
 
 class Claim:
@@ -192,9 +187,9 @@ class Claim:
 
     async def _save(self, record: IdempotencyRecord) -> None:
         async with self._saving:
-            current = await self.store.cache.get(self.key, layer="idempotency")
+            current = await self.store.cache.get(self.key, layer="idempotency", codec=RECORD)
             if isinstance(current, IdempotencyRecord) and current.owner != record.owner:
                 self.lost = True
                 return
             self.record = dataclasses.replace(record, lease_until=time.time() + LEASE_S)
-            await self.store.cache.set(self.key, self.record, self.store.ttl_s)
+            await self.store.cache.set(self.key, self.record, self.store.ttl_s, codec=RECORD)

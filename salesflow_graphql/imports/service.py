@@ -58,8 +58,6 @@ MAX_REPORTED_ERRORS = 1_000
 ERROR_WORKBOOKS = "imports"
 PURGE_EVERY_S = 3600.0
 _IMPORT_ID = re.compile(r"^[0-9a-f]{32}$")
-#: Cache entries that an import changes in Java (see ``sor/source.py``).
-CATALOGUE_KEYS = ("sor:products", "sor:inventory")
 
 
 @dataclass(slots=True)
@@ -222,9 +220,10 @@ class ExcelImportService:
             return self._missing_columns(outcome, table, header, missing)
 
         token = principal.token
-        if not dry_run:
-            await self._forget_catalogue()  # stock and names as they are now, not a minute ago
-        catalogue = CatalogueView.of((await self.source.catalogue(token)).products)
+        # A commit checks stock and names as they are now, not as cached a minute ago.
+        catalogue = CatalogueView.of(
+            (await self.source.catalogue(token, fresh=not dry_run)).products
+        )
         check = check_products if kind is ImportKind.PRODUCTS else check_sales
         async with self._cpu:
             validation = await asyncio.to_thread(without_collector(check), table, header, catalogue)
@@ -252,8 +251,10 @@ class ExcelImportService:
             if progress.claim is not None:  # first: what the key answers if this process dies
                 await progress.claim.writing(_interrupted(progress, kind))
             progress.writing = True
-            report = await self._write(validation, token)
-            await self._forget_catalogue()  # analytics must see what was just written
+            try:
+                report = await self._write(validation, token)
+            finally:  # even a write that failed halfway may have changed Java's data
+                await self.source.invalidate()  # every replica's next answer sees the write
             self._settle(outcome, validation, report)
         else:
             outcome.status = ImportStatus.INVALID
@@ -410,10 +411,6 @@ class ExcelImportService:
         removed = await asyncio.to_thread(self.files.purge, ERROR_WORKBOOKS, keep_s)
         if removed:
             log.info("purged %d old error workbooks", removed)
-
-    async def _forget_catalogue(self) -> None:
-        for key in CATALOGUE_KEYS:
-            await self.cache.delete(key)
 
 
 def _count(n: int, noun: str) -> str:
