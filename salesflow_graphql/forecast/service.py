@@ -64,7 +64,15 @@ class SalesForecastService:
         self.settings = settings
         self._pool: ProcessPoolExecutor | None = None
 
-    async def generate_forecast(self, loaders: Loaders, request: ForecastRequest) -> Forecast:
+    async def generate_forecast(
+        self,
+        loaders: Loaders,
+        request: ForecastRequest,
+        *,
+        series_ready: asyncio.Event | None = None,
+    ) -> Forecast:
+        """The forecast of ``request``; ``series_ready`` is set once its data is in and only
+        training (or the cache) is left, for a caller with other heavy work to start then."""
         request = self._validated(request)
         today = loaders.today()
         end = today - timedelta(days=1)
@@ -101,6 +109,8 @@ class SalesForecastService:
             )
             return Forecast(request, datetime.now(self.settings.tz), result)
 
+        if series_ready is not None:
+            series_ready.set()
         return await self.cache.get_or_load(
             key, self.settings.forecast_ttl_s, train, codec=FORECAST_CODEC, layer="forecast"
         )

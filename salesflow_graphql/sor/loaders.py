@@ -70,10 +70,10 @@ class Loaders:
         self.observe(window.fetched_at)
         return window.since(start)
 
-    def prefetch_sales(self, start: date) -> None:
-        """Start fetching sales from ``start`` now: every later ask for a shorter window is cut
-        from it, whatever order the parts of the request ask in."""
-        self._window_from(start)
+    def prefetch_sales(self, start: date) -> asyncio.Future[SalesWindow]:
+        """Start fetching sales from ``start`` now (the future of the window): every later ask
+        for a shorter window is cut from it, whatever order the parts of the request ask in."""
+        return self._window_from(start)
 
     def fork(self) -> Loaders:
         """Loaders of the same request (token, data generation) with windows of their own: a
