@@ -265,9 +265,13 @@ async def test_replicas_refresh_an_expired_value_once_between_them(
     for cache, name in ((a, "a"), (b, "b")):
         stale = await cache.get_or_load("k", 30, loader(name), codec=NUMBERS, layer="t", stale=True)
         assert stale == {"loads": 1}
-    await wait_until(lambda: len(loads) == 2, what="one refresh")
-    await asyncio.sleep(0.05)  # the other replica's refresh attempt, had there been one
+    # One replica loads (and waits for the release); the other's attempt found the lock taken.
+    await wait_until(
+        lambda: len(loads) == 2 and not (a._refreshes and b._refreshes),
+        what="one refresh running and the other attempt over",
+    )
     release.set()
+    await wait_until(lambda: not a._refreshes and not b._refreshes, what="the refresh to end")
     assert len(loads) == 2, "one replica refreshed, the other left it to it"
     await a.close()
     await b.close()
