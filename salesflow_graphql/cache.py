@@ -72,8 +72,10 @@ T = TypeVar("T")
 
 #: How often a replica re-reads the generation, in case a published one was missed.
 SYNC_EVERY_S = 5.0
-#: After a refresh failed (or another replica holds it), stale hits wait this long to try again.
+#: While another replica refreshes a value, stale hits look for its result this often.
 REFRESH_BACKOFF_S = 0.5
+#: After a refresh failed (Java down, a token expired), stale hits wait this long to try again.
+REFRESH_FAILED_BACKOFF_S = 5.0
 #: How long one replica's refresh of a key keeps the others from refreshing it too.
 REFRESH_LOCK_S = 30.0
 #: The header of a value in Redis: format version, fresh until, stale until (epoch seconds).
@@ -651,11 +653,9 @@ class Cache:
                     return  # another replica refreshes it; its result lands in Redis
             CACHE_REFRESHES.labels(spec.layer).inc()
             await self._load_once(full, spec)
-        except Exception:
-            entry.refresh_after = time.time() + REFRESH_BACKOFF_S
-            log.warning(
-                "refreshing %s failed; its stale value is served meanwhile", full, exc_info=True
-            )
+        except Exception as exc:
+            entry.refresh_after = time.time() + REFRESH_FAILED_BACKOFF_S
+            log.warning("refreshing %s failed (%s); its stale value is served meanwhile", full, exc)
         finally:
             if locked and self.redis is not None:
                 await self.fallback.run(lambda: self.redis.delete(lock), lambda: 0)  # type: ignore[union-attr]
