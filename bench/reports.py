@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import statistics
 import subprocess
 import sys
@@ -317,6 +318,7 @@ async def _main(quick: bool) -> dict[str, Any]:
                 "\nwarm-up (forecast processes start, first reports, the stand-in renders its "
                 f"JSON once): {time.perf_counter() - started:.1f} s"
             )
+            gc.freeze()  # as the gateway does once started (app lifespan)
             generation = await bench_generation(runtime, token, quick)
             responsiveness = await bench_responsiveness(runtime, token, quick)
         finally:

@@ -22,7 +22,6 @@ import math
 import struct
 import time
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from starlette.requests import Request
@@ -39,25 +38,41 @@ if TYPE_CHECKING:
 _AGE = b'"dataAge":'
 
 
-@dataclass(frozen=True, slots=True)
 class Answer:
     """A cached JSON answer and when the oldest Java data under it was read."""
 
-    body: bytes
-    data_at: float | None
+    __slots__ = ("_shown", "_span", "body", "data_at")
+
+    def __init__(self, body: bytes, data_at: float | None) -> None:
+        self.body = body
+        self.data_at = data_at
+        #: Where the ``dataAge`` number is; found once (the extensions come last, and any
+        #: ``"dataAge":`` in the data before them would be inside an escaped string).
+        self._span = _age_span(body) if data_at is not None else None
+        #: The body last served and its age: it changes once a second, not on every hit.
+        self._shown: tuple[int, bytes] = (-1, body)
 
     def now(self) -> bytes:
         """The body with its ``dataAge`` brought up to date."""
-        if self.data_at is None:
+        if self._span is None or self.data_at is None:
             return self.body
-        start = self.body.rfind(_AGE)  # the extensions come last; earlier text is escaped
-        if start < 0:
-            return self.body
-        start += len(_AGE)
-        end = start
-        while end < len(self.body) and self.body[end : end + 1].isdigit():
-            end += 1
-        return self.body[:start] + str(data_age(self.data_at)).encode() + self.body[end:]
+        age = data_age(self.data_at)
+        shown_age, shown = self._shown
+        if age != shown_age:
+            start, end = self._span
+            shown = self.body[:start] + str(age).encode() + self.body[end:]
+            self._shown = (age, shown)
+        return shown
+
+
+def _age_span(body: bytes) -> tuple[int, int] | None:
+    start = body.rfind(_AGE)
+    if start < 0:
+        return None
+    start = end = start + len(_AGE)
+    while end < len(body) and body[end : end + 1].isdigit():
+        end += 1
+    return start, end
 
 
 class AnswerCodec(Codec[Answer]):
