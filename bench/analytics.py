@@ -164,7 +164,7 @@ async def _cold_vs_raw(java_url: str, secret: str, repeats: int) -> list[list[ob
             transport=httpx.ASGITransport(app=app), base_url="http://gw"
         ) as gw:
             for attempt in range(repeats + 1):
-                await runtime.cache.memory.clear()
+                runtime.cache.local.clear()
                 query = DASHBOARD_QUERY.replace("query Dashboard", f"query Dashboard{attempt}")
                 started = time.perf_counter()
                 answer = await gw.post("/graphql", json={"query": query}, headers=headers)

@@ -58,6 +58,8 @@ class Process:
     env: dict[str, str]
     port: int
     ready_path: str
+    #: Where it runs (another checkout, for a before/after comparison).
+    cwd: Path = ROOT
 
 
 @contextmanager
@@ -78,7 +80,7 @@ def running_together(
                 subprocess.Popen(
                     process.command,
                     env={**os.environ, **process.env},
-                    cwd=ROOT,
+                    cwd=process.cwd,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )

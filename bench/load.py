@@ -1,14 +1,24 @@
-"""Load figures: the dashboard query on the gateway, warm and cold, vs the seed's design.
+"""Load figures: the dashboard query on the gateway, warm and cold, in both cache modes, across
+cache expiries, vs the seed's design.
 
-    uv run python bench/load.py            # full run: 1, 8, 32 clients, 10 s a cell
+    uv run python bench/load.py            # full run: 1, 8, 32 clients, 10 s a cell, 60 s expiry run
     uv run python bench/load.py --quick    # one client count, short cells (CI runs this)
+    uv run python bench/load.py --before /path/to/older/checkout   # the same, side by side
 
 Everything runs as real processes on real sockets: the Java stand-in
-(``salesflow-graphql standin``), the gateway (``salesflow-graphql serve``, one
-uvicorn worker, pointed at the stand-in, rate limiter and scheduled alert
+(``salesflow-graphql standin``), the gateways (``salesflow-graphql serve``, one
+uvicorn worker each, pointed at the stand-in, rate limiter and scheduled alert
 checks off) and ``bench/baseline_rest.py`` (one uvicorn worker). The clients
 are ``bench/loadgen.py``: closed-loop keep-alive connections, one request at a
-time each, on uvloop in this process.
+time each, on uvloop in this process. Redis is ``--redis`` (default
+``SALESFLOW_BENCH_REDIS_URL``, else database 11 of ``SALESFLOW_TEST_REDIS`` or
+127.0.0.1:6379); its databases 11 to 14 (or the given one and the next three)
+are flushed before and after.
+
+``--before DIR`` also starts the gateways of another checkout of this project
+(``DIR/.venv``, e.g. ``git archive <commit> | tar -x -C DIR && uv sync`` there)
+and measures them in the same rounds, so a change is compared with what it
+replaced on the same machine at the same time.
 
 Prints:
 1. the dashboard (sales KPIs, daily trend, top 10 products with their details,
@@ -21,17 +31,24 @@ Prints:
      analytics and the response cache keep nothing), so every answer is fetched
      from Java and computed again; concurrent identical misses still share one
      fetch and one computation (single-flight), as the gateway is designed to;
-   - gateway warm: answered from the response cache; its TTLs (and the
-     replicas') are set to an hour so that no refresh falls inside a
-     measurement (a refresh is one cold computation, see the cold rows, and
-     requests arriving meanwhile wait for it);
-   Before measuring, the three answers are compared value by value.
-2. warm throughput of 1 and 2 gateway replicas sharing one Redis (db 11,
-   flushed before and after) behind ``bench/balancer.py`` (round-robin TCP),
-   and (full run) of 1 replica without the balancer; setups take turns in
-   three rounds per client count (full run), so the machine's busy spells
-   spread over all of them;
-3. the goals: warm dashboard throughput >= 5x the baseline with p99 <= 50 ms.
+   - gateway warm: answered from the response cache; its TTLs are an hour so
+     that no refresh falls inside a measurement (section 3 measures expiries);
+   Before measuring, the answers of every gateway and the baseline are compared
+   value by value.
+2. the two cache modes side by side, warm: the embedded default (memory) and
+   Redis (the production topology: a per-process tier in front of Redis), and
+   the same two of ``--before``; setups take turns in three rounds per client
+   count (full run), so the machine's busy spells spread over all of them;
+3. a run spanning several expiries: 32 clients for 60 s (quick: 8 for 6 s) on a
+   Redis-mode gateway whose TTLs are 10 s (quick: 3 s), with stale answers served
+   for one TTL more while one refresh runs (``SALESFLOW_CACHE_STALE_S``); and the
+   same on ``--before``'s;
+4. warm throughput of 1 and 2 gateway replicas sharing one Redis behind
+   ``bench/balancer.py`` (round-robin TCP), and (full run) of 1 replica without
+   the balancer;
+5. the goals: warm dashboard throughput >= 5x the baseline with p99 <= 50 ms;
+   Redis mode >= 0.9x the embedded mode's warm throughput with p99 <= 25 ms at
+   32 clients; p99 <= 50 ms across expiries.
 """
 
 from __future__ import annotations
@@ -54,15 +71,21 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Process, free_port, running_together, table
+from harness import ROOT, Process, free_port, running_together, table
 from loadgen import LoadResult, build_get, build_post, run_load
 
 from salesflow_graphql.auth import Role, mint_access_token
 
 BENCH_SECRET = "bench-secret-shared-by-java-and-the-gateway-0123456789"
-#: Not used by the tests (15, 14, 13) nor bench/alerts.py (12, 13).
-REDIS_URL = "redis://127.0.0.1:6379/11"
+#: Databases 11-14 by default: not used by the tests (15, 14, 13, 10) nor bench/alerts.py (12, 13).
+DEFAULT_REDIS_URL = os.environ.get("SALESFLOW_BENCH_REDIS_URL") or (
+    f"redis://{os.environ.get('SALESFLOW_TEST_REDIS', '127.0.0.1:6379')}/11"
+)
 GOAL_RATIO, GOAL_P99_MS = 5.0, 50.0
+#: Redis mode against the embedded mode, warm, and its p99 at 32 clients.
+GOAL_REDIS_RATIO, GOAL_REDIS_P99_MS = 0.9, 25.0
+#: p99 over a run that spans several expiries.
+GOAL_EXPIRY_P99_MS = 50.0
 #: Long enough for the whole run: the warm cells measure cache hits, not refreshes.
 WARM_TTL_S = 3600
 
@@ -96,6 +119,7 @@ class Target:
     request: bytes
     warm_up: bool  # a short unmeasured run first (cheap answers only)
     error_marker: bytes | None = None  # in a 200 answer's body, it is an error
+    marker: bytes | None = None  # a header line whose answers are counted
 
 
 def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
@@ -117,6 +141,7 @@ def measure(target: Target, concurrency: int, seconds: float) -> LoadResult:
                 concurrency=concurrency,
                 seconds=duration,
                 error_marker=target.error_marker,
+                marker=target.marker,
             )
         )
 
@@ -130,10 +155,13 @@ def gateway_target(name: str, port: int, token: str, *, warm_up: bool) -> Target
     request = build_post(
         f"127.0.0.1:{port}", "/graphql", body, {"Authorization": f"Bearer {token}"}
     )
-    return Target(name, port, request, warm_up, error_marker=b'"errors":')
+    return Target(name, port, request, warm_up, b'"errors":', b"x-cache: stale")
 
 
-def gateway_process(name: str, port: int, java_url: str, ttl_s: int, **env: str) -> Process:
+def gateway_process(
+    name: str, port: int, java_url: str, ttl_s: float, *, before: Path | None = None, **env: str
+) -> Process:
+    """A gateway of this checkout, or of the ``before`` one (its own venv and code)."""
     settings = {
         "SALESFLOW_PORT": str(port),
         "SALESFLOW_JAVA_API_URL": java_url,
@@ -146,8 +174,14 @@ def gateway_process(name: str, port: int, java_url: str, ttl_s: int, **env: str)
         **{f"SALESFLOW_{data}_TTL_S": str(ttl_s) for data in ("CATALOGUE", "SALES", "ANALYTICS")},
         **env,
     }
+    python = sys.executable if before is None else str(before / ".venv" / "bin" / "python")
     return Process(
-        name, [sys.executable, "-m", "salesflow_graphql", "serve"], settings, port, "/healthz"
+        name,
+        [python, "-m", "salesflow_graphql", "serve"],
+        settings,
+        port,
+        "/healthz",
+        cwd=ROOT if before is None else before,
     )
 
 
@@ -206,25 +240,54 @@ def differences(ours: Any, theirs: Any, path: str = "") -> tuple[int, list[str]]
 
 def check_answers(servers: Servers, token: str) -> str:
     """Ask every server once, all at once (first answers build schemas and fill caches),
-    and compare the gateway's dashboard with the cold gateway's and the baseline's."""
-    gateways = [servers.warm, servers.cold, *(servers.replicas or ())]
-    with ThreadPoolExecutor(len(gateways) + 1) as pool:
+    and compare the gateway's dashboard with every other gateway's and the baseline's."""
+    others = servers.other_gateways()
+    with ThreadPoolExecutor(len(others) + 2) as pool:
         baseline = pool.submit(baseline_answer, servers.baseline, token)
-        warm, *others = pool.map(lambda port: gateway_answer(port, token), gateways)
-        compared, diffs = differences(warm, baseline.result())
-    names = ["cold", "replica 1", "replica 2"]
-    for name, answer in zip(names, others, strict=False):
-        diffs += [f"{name} {d}" for d in differences(warm, answer)[1]]
+        warm = pool.submit(gateway_answer, servers.warm, token)
+        answers = {name: pool.submit(gateway_answer, port, token) for name, port in others}
+        compared, diffs = differences(warm.result(), baseline.result())
+        for name, answer in answers.items():
+            diffs += [f"{name} {d}" for d in differences(warm.result(), answer.result())[1]]
     if diffs:
         shown = "; ".join(diffs[:5])
         return f"- same answers: NO, {len(diffs)} values differ ({shown})"
     return (
-        f"- same answers: yes, the baseline and every gateway ({len(gateways)}) agree on all "
+        f"- same answers: yes, the baseline and every gateway ({len(others) + 1}) agree on all "
         f"{compared} values of the dashboard"
     )
 
 
 # ---------------------------------------------------------------- servers
+@dataclass(frozen=True)
+class Redis:
+    """The Redis databases of the run: one per gateway group, flushed before and after."""
+
+    url: str
+
+    def db(self, offset: int) -> str:
+        base, _, number = self.url.rpartition("/")
+        return f"{base}/{int(number or 0) + offset}"
+
+    @property
+    def databases(self) -> list[str]:
+        return [self.db(i) for i in range(4)]
+
+    def flushed(self) -> bool:
+        """Empty every database of the run; False (Redis runs are skipped) without Redis."""
+        import redis
+
+        try:
+            for url in self.databases:
+                client = redis.Redis.from_url(url, socket_timeout=2)
+                client.flushdb()
+                client.close()
+        except redis.RedisError as exc:
+            print(f"- no Redis at {self.url} ({exc}): the Redis runs are skipped")
+            return False
+        return True
+
+
 @dataclass(frozen=True)
 class Servers:
     """The ports of every process; all of them start together (start-ups overlap)."""
@@ -233,13 +296,38 @@ class Servers:
     warm: int
     cold: int
     baseline: int
-    replicas: tuple[int, int] | None  # None: no Redis, no replica run
-    one_replica: int  # the balancer in front of the first replica alone
-    two_replicas: int  # the balancer in front of both
+    redis: Redis | None  # None: no Redis, no Redis runs
+    before: Path | None  # another checkout to compare with
+    expiry_ttl_s: float
+    ports: dict[str, int]
+
+    @classmethod
+    def allocate(cls, redis: Redis | None, before: Path | None, expiry_ttl_s: float) -> Servers:
+        names = ["redis", "expiring", "replica-1", "replica-2", "balancer-1", "balancer-2"]
+        names += ["before-warm", "before-redis", "before-expiring"]
+        return cls(
+            java=free_port(),
+            warm=free_port(),
+            cold=free_port(),
+            baseline=free_port(),
+            redis=redis,
+            before=before,
+            expiry_ttl_s=expiry_ttl_s,
+            ports={name: free_port() for name in names},
+        )
 
     @property
     def java_url(self) -> str:
         return f"http://127.0.0.1:{self.java}/api/v1"
+
+    def other_gateways(self) -> list[tuple[str, int]]:
+        """Every gateway but the warm one, by name (those that run)."""
+        names = ["cold"]
+        if self.redis is not None:
+            names += ["redis", "expiring", "replica-1", "replica-2"]
+        if self.before is not None:
+            names += ["before-warm"] + (["before-redis", "before-expiring"] if self.redis else [])
+        return [(name, self.cold if name == "cold" else self.ports[name]) for name in names]
 
     def processes(self) -> list[Process]:
         python = sys.executable
@@ -262,32 +350,91 @@ class Servers:
                 "/healthz",
             ),
         ]
-        if self.replicas is not None:
-            redis = {"SALESFLOW_REDIS_URL": REDIS_URL}
-            backends = [f"127.0.0.1:{port}" for port in self.replicas]
-            balancer = [python, "bench/balancer.py", "--port"]
+        ports = self.ports
+        if self.before is not None:
+            processes.append(
+                gateway_process(
+                    "before-warm",
+                    ports["before-warm"],
+                    self.java_url,
+                    WARM_TTL_S,
+                    before=self.before,
+                )
+            )
+        if self.redis is None:
+            return processes
+        expiring = {
+            "SALESFLOW_CACHE_STALE_S": str(self.expiry_ttl_s),  # one TTL more
+            "SALESFLOW_REDIS_URL": self.redis.db(1),
+        }
+        processes += [
+            gateway_process(
+                "redis",
+                ports["redis"],
+                self.java_url,
+                WARM_TTL_S,
+                SALESFLOW_REDIS_URL=self.redis.db(0),
+            ),
+            gateway_process(
+                "expiring", ports["expiring"], self.java_url, self.expiry_ttl_s, **expiring
+            ),
+        ]
+        if self.before is not None:
             processes += [
-                gateway_process(f"replica-{i}", port, self.java_url, WARM_TTL_S, **redis)
-                for i, port in enumerate(self.replicas, 1)
-            ]
-            processes += [
-                Process(
-                    "balancer-1",
-                    [*balancer, str(self.one_replica), "--backend", backends[0]],
-                    {},
-                    self.one_replica,
-                    "/healthz",
+                gateway_process(
+                    "before-redis",
+                    ports["before-redis"],
+                    self.java_url,
+                    WARM_TTL_S,
+                    before=self.before,
+                    SALESFLOW_REDIS_URL=self.redis.db(2),
                 ),
-                Process(
-                    "balancer-2",
-                    [*balancer, str(self.two_replicas)]
-                    + [arg for backend in backends for arg in ("--backend", backend)],
-                    {},
-                    self.two_replicas,
-                    "/healthz",
+                gateway_process(
+                    "before-expiring",
+                    ports["before-expiring"],
+                    self.java_url,
+                    self.expiry_ttl_s,
+                    before=self.before,
+                    SALESFLOW_REDIS_URL=self.redis.db(3),
                 ),
             ]
+        backends = [f"127.0.0.1:{ports[name]}" for name in ("replica-1", "replica-2")]
+        balancer = [python, "bench/balancer.py", "--port"]
+        processes += [
+            gateway_process(
+                name, ports[name], self.java_url, WARM_TTL_S, SALESFLOW_REDIS_URL=self.redis.db(0)
+            )
+            for name in ("replica-1", "replica-2")
+        ]
+        processes += [
+            Process(
+                "balancer-1",
+                [*balancer, str(ports["balancer-1"]), "--backend", backends[0]],
+                {},
+                ports["balancer-1"],
+                "/healthz",
+            ),
+            Process(
+                "balancer-2",
+                [*balancer, str(ports["balancer-2"])]
+                + [arg for backend in backends for arg in ("--backend", backend)],
+                {},
+                ports["balancer-2"],
+                "/healthz",
+            ),
+        ]
         return processes
+
+
+def in_turns(setups: list[Target], concurrency: int, seconds: float) -> list[LoadResult]:
+    """Each setup for ``seconds``, in turns of a few rounds (full run), so that a busy spell
+    of the machine hits all of them alike."""
+    rounds = 1 if seconds < 5 else 3
+    parts: list[list[LoadResult]] = [[] for _ in setups]
+    for _ in range(rounds):
+        for setup, done in zip(setups, parts, strict=True):
+            done.append(measure(setup, concurrency, seconds / rounds))
+    return [merged(done) for done in parts]
 
 
 # ------------------------------------------------------------------- 1
@@ -328,8 +475,7 @@ def bench_single(
     )
     print(
         f"- gateway warm: answers come from the response cache; TTLs {WARM_TTL_S} s so no "
-        "refresh falls inside a cell (with the default 60 s, each refresh costs one cold "
-        "computation that every request arriving meanwhile waits for)"
+        "refresh falls inside a cell (section 3 measures load across expiries)"
     )
     return summary
 
@@ -352,50 +498,131 @@ def _ms(value: float) -> str:
 
 
 # ------------------------------------------------------------------- 2
-def redis_flushed() -> bool:
-    """Empty the replicas' Redis db; False (and the replica run is skipped) without Redis."""
-    import redis
+def bench_cache_modes(
+    servers: Servers, token: str, concurrencies: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    """Warm throughput of the embedded (memory) and Redis modes, taking turns."""
+    if servers.redis is None:
+        print("\n## 2. Cache modes: skipped, no Redis")
+        return []
+    setups = [
+        gateway_target("embedded (memory)", servers.warm, token, warm_up=True),
+        gateway_target("Redis", servers.ports["redis"], token, warm_up=True),
+    ]
+    if servers.before is not None:
+        setups += [
+            gateway_target("before: embedded", servers.ports["before-warm"], token, warm_up=True),
+            gateway_target("before: Redis", servers.ports["before-redis"], token, warm_up=True),
+        ]
+    rows, summary = [], []
+    for concurrency in concurrencies:
+        results = in_turns(setups, concurrency, seconds)
+        embedded = results[0].rps
+        rows += [
+            _row([concurrency, setup.name], result, embedded)
+            for setup, result in zip(setups, results, strict=True)
+        ]
+        summary.append(
+            {"clients": concurrency, **{s.name: r for s, r in zip(setups, results, strict=True)}}
+        )
+    table(
+        "2. Cache modes side by side, warm dashboard, one uvicorn worker each",
+        ["clients", "mode", "requests", "errors", "req/s", "p50 ms", "p99 ms", "vs embedded"],
+        rows,
+    )
+    print(
+        "- embedded: the cache is this process's memory; Redis: a per-process tier of hot, "
+        "decoded answers in front of Redis (typed values, no pickle), kept correct across "
+        "replicas by the invalidation broadcast and bounded by the data's TTL"
+    )
+    return summary
 
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-        client.flushdb()
-        client.close()
-    except redis.RedisError as exc:
-        print(f"- no Redis at {REDIS_URL} ({exc}): the replica run is skipped")
-        return False
-    return True
+
+# ------------------------------------------------------------------- 3
+def bench_expiry(
+    servers: Servers, token: str, clients: int, seconds: float
+) -> list[dict[str, Any]]:
+    """Load across several expiries of every cached layer."""
+    if servers.redis is None:
+        print("\n## 3. Across expiries: skipped, no Redis")
+        return []
+    setups = [
+        gateway_target(
+            "Redis, stale-while-revalidate", servers.ports["expiring"], token, warm_up=True
+        )
+    ]
+    if servers.before is not None:
+        setups.append(
+            gateway_target("before: Redis", servers.ports["before-expiring"], token, warm_up=True)
+        )
+    ttl = servers.expiry_ttl_s
+    rows, summary = [], []
+    for setup in setups:
+        result = measure(setup, clients, seconds)
+        rows.append(
+            [
+                setup.name,
+                result.requests,
+                result.errors,
+                f"{result.rps:,.0f}",
+                _ms(result.percentile(50)),
+                _ms(result.percentile(99)),
+                _ms(result.percentile(99.9)),
+                _ms(float(result.latencies_ms.max())) if result.requests else "-",
+                f"{result.marked:,}",
+            ]
+        )
+        summary.append({"setup": setup.name, "result": result})
+    table(
+        f"3. Across expiries: {clients} clients for {seconds:g} s, every TTL {ttl:g} s "
+        f"(about {seconds / ttl:.0f} expiries of each layer)",
+        [
+            "gateway",
+            "requests",
+            "errors",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "stale answers",
+        ],
+        rows,
+    )
+    print(
+        f"- stale-while-revalidate: an expired answer is served for {ttl:g} s more "
+        "(SALESFLOW_CACHE_STALE_S) while exactly one background refresh runs; before, every "
+        "request arriving during a refresh waited for it (single-flight)"
+    )
+    return summary
 
 
+# ------------------------------------------------------------------- 4
 def bench_replicas(
     servers: Servers, token: str, concurrencies: list[int], seconds: float, *, direct: bool
 ) -> None:
-    if servers.replicas is None:
-        print("\n## 2. Replicas: skipped, no Redis")
+    if servers.redis is None:
+        print("\n## 4. Replicas: skipped, no Redis")
         return
+    ports = servers.ports
     setups = [
-        gateway_target("1 replica, via balancer", servers.one_replica, token, warm_up=True),
-        gateway_target("2 replicas, via balancer", servers.two_replicas, token, warm_up=True),
+        gateway_target("1 replica, via balancer", ports["balancer-1"], token, warm_up=True),
+        gateway_target("2 replicas, via balancer", ports["balancer-2"], token, warm_up=True),
     ]
     if direct:  # what the balancer's hop costs
         setups.insert(
-            0, gateway_target("1 replica, direct", servers.replicas[0], token, warm_up=True)
+            0, gateway_target("1 replica, direct", ports["replica-1"], token, warm_up=True)
         )
     rows = []
-    rounds = 1 if seconds < 5 else 3
     for concurrency in concurrencies:
-        # Setups take turns, a few rounds each, so a busy spell of the machine hits all alike.
-        parts: list[list[LoadResult]] = [[] for _ in setups]
-        for _ in range(rounds):
-            for setup, done in zip(setups, parts, strict=True):
-                done.append(measure(setup, concurrency, seconds / rounds))
-        results = [merged(done) for done in parts]
+        results = in_turns(setups, concurrency, seconds)
         reference = results[-2].rps  # 1 replica via the balancer
         rows += [
             _row([concurrency, setup.name], result, reference)
             for setup, result in zip(setups, results, strict=True)
         ]
     table(
-        "2. Warm dashboard throughput, gateway replicas on one Redis behind a round-robin "
+        "4. Warm dashboard throughput, gateway replicas on one Redis behind a round-robin "
         "TCP balancer",
         ["clients", "setup", "requests", "errors", "req/s", "p50 ms", "p99 ms", "vs 1 replica"],
         rows,
@@ -406,8 +633,8 @@ def bench_replicas(
     )
     print(
         "- the balancer hands out connections in turn (layer 4): each replica serves half of "
-        "the keep-alive connections; on Redis every warm answer is one Redis GET of the "
-        "cached answer (no in-process copy)"
+        "the keep-alive connections; a warm answer comes from the replica's own tier, a "
+        "cold one from Redis when another replica computed it"
     )
 
 
@@ -420,8 +647,10 @@ def merged(results: list[LoadResult]) -> LoadResult:
     )
 
 
-# ------------------------------------------------------------------- 3
-def report_goals(summary: list[dict[str, Any]]) -> None:
+# ------------------------------------------------------------------- 5
+def report_goals(
+    summary: list[dict[str, Any]], modes: list[dict[str, Any]], expiry: list[dict[str, Any]]
+) -> None:
     rows = []
     for cell in summary:
         base, warm = cell["baseline"], cell["warm"]
@@ -429,20 +658,44 @@ def report_goals(summary: list[dict[str, Any]]) -> None:
         met = ratio >= GOAL_RATIO and warm.percentile(99) <= GOAL_P99_MS and warm.errors == 0
         rows.append(
             [
+                f"warm >= {GOAL_RATIO:g}x baseline, p99 <= {GOAL_P99_MS:g} ms",
                 cell["clients"],
-                f"{warm.rps:,.0f}",
-                f"{base.rps:,.1f}",
                 f"{ratio:,.0f}x",
                 _ms(warm.percentile(99)),
                 "PASS" if met else "FAIL",
             ]
         )
-    table(
-        f"3. Goals: warm dashboard throughput >= {GOAL_RATIO:g}x the baseline, "
-        f"p99 <= {GOAL_P99_MS:g} ms",
-        ["clients", "warm req/s", "baseline req/s", "ratio", "warm p99 ms", "goal"],
-        rows,
-    )
+    for cell in modes:
+        embedded, redis = cell["embedded (memory)"], cell["Redis"]
+        ratio = redis.rps / embedded.rps if embedded.rps else float("inf")
+        at_32 = cell["clients"] == 32
+        met = ratio >= GOAL_REDIS_RATIO and redis.errors == 0
+        met = met and (not at_32 or redis.percentile(99) <= GOAL_REDIS_P99_MS)
+        goal = f"Redis >= {GOAL_REDIS_RATIO:g}x embedded" + (
+            f", p99 <= {GOAL_REDIS_P99_MS:g} ms" if at_32 else ""
+        )
+        rows.append(
+            [
+                goal,
+                cell["clients"],
+                f"{ratio:,.2f}x",
+                _ms(redis.percentile(99)),
+                "PASS" if met else "FAIL",
+            ]
+        )
+    for cell in expiry[:1]:
+        result = cell["result"]
+        met = result.percentile(99) <= GOAL_EXPIRY_P99_MS and result.errors == 0
+        rows.append(
+            [
+                f"across expiries p99 <= {GOAL_EXPIRY_P99_MS:g} ms",
+                "",
+                f"{result.rps:,.0f} req/s",
+                _ms(result.percentile(99)),
+                "PASS" if met else "FAIL",
+            ]
+        )
+    table("5. Goals", ["goal", "clients", "figure", "p99 ms", "result"], rows)
 
 
 def main() -> None:
@@ -450,37 +703,40 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="one client count, short cells (CI)")
+    parser.add_argument(
+        "--redis", default=DEFAULT_REDIS_URL, help="Redis URL (its db and the next 3)"
+    )
+    parser.add_argument("--before", type=Path, help="another checkout to measure side by side")
     args = parser.parse_args()
     started = time.perf_counter()
     # The baseline answers one request at a time: a cell lasts at least clients x its latency.
     concurrencies = [2] if args.quick else [1, 8, 32]
+    mode_concurrencies = [8] if args.quick else [1, 8, 32]
     replica_concurrencies = [8] if args.quick else [8, 32]
     seconds = 1.5 if args.quick else 10.0
+    expiry_clients, expiry_seconds, expiry_ttl = (8, 6.0, 3.0) if args.quick else (32, 60.0, 10.0)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"# bench/load ({'quick' if args.quick else 'full'}) on {os.cpu_count()} cores, "
         f"{seconds:g} s a cell; load average before: {load}"
     )
+    if args.before is not None:
+        print(f"- before: {args.before.resolve()}")
     token = mint_access_token(BENCH_SECRET, Role.USER, ttl_s=3600)
-    servers = Servers(
-        java=free_port(),
-        warm=free_port(),
-        cold=free_port(),
-        baseline=free_port(),
-        replicas=(free_port(), free_port()) if redis_flushed() else None,
-        one_replica=free_port(),
-        two_replicas=free_port(),
-    )
-    # Eight processes start at once, on a machine that may be busy: give them time.
-    with running_together(servers.processes(), timeout_s=120):
+    redis = Redis(args.redis)
+    servers = Servers.allocate(redis if redis.flushed() else None, args.before, expiry_ttl)
+    # A dozen processes start at once, on a machine that may be busy: give them time.
+    with running_together(servers.processes(), timeout_s=180):
         ready = time.perf_counter() - started
         print(f"- {len(servers.processes())} processes up after {ready:.0f} s")
         print(check_answers(servers, token))
         summary = bench_single(servers, token, concurrencies, seconds)
+        modes = bench_cache_modes(servers, token, mode_concurrencies, seconds)
+        expiry = bench_expiry(servers, token, expiry_clients, expiry_seconds)
         bench_replicas(servers, token, replica_concurrencies, seconds, direct=not args.quick)
-    if servers.replicas is not None:
-        redis_flushed()  # leave nothing behind
-    report_goals(summary)
+    if servers.redis is not None:
+        servers.redis.flushed()  # leave nothing behind
+    report_goals(summary, modes, expiry)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n- took {time.perf_counter() - started:.0f} s; load average after: {load}")
 

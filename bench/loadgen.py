@@ -20,6 +20,8 @@ class LoadResult:
     errors: int
     seconds: float
     latencies_ms: np.ndarray
+    #: Answers whose head had the ``marked`` header line (e.g. ``x-cache: stale``).
+    marked: int = 0
 
     @property
     def rps(self) -> float:
@@ -57,6 +59,8 @@ async def _connection(
     out: list[float],
     errors: list[int],
     error_marker: bytes | None,
+    marker: bytes | None = None,
+    marks: list[int] | None = None,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -74,6 +78,8 @@ async def _connection(
             out.append((time.perf_counter() - started) * 1000)
             if status != 200 or (error_marker is not None and error_marker in body):
                 errors.append(status)
+            if marker is not None and marks is not None and marker in head.lower():
+                marks.append(1)
             done += 1
     finally:
         writer.close()
@@ -88,22 +94,34 @@ async def run_load(
     seconds: float,
     max_requests: int = 10**9,
     error_marker: bytes | None = None,
+    marker: bytes | None = None,
 ) -> LoadResult:
     """Run ``concurrency`` connections for ``seconds``; an answer is an error when its
     status is not 200 or, given ``error_marker``, its body contains it (a GraphQL
-    answer with ``"errors":`` is HTTP 200)."""
+    answer with ``"errors":`` is HTTP 200). ``marker``: a lower-case header line to
+    count the answers of (``b"x-cache: stale"``)."""
     latencies: list[float] = []
     errors: list[int] = []
+    marks: list[int] = []
     started = time.perf_counter()
     stop_at = started + seconds
     per_connection = max(1, max_requests // concurrency)
     await asyncio.gather(
         *(
             _connection(
-                host, port, request, stop_at, per_connection, latencies, errors, error_marker
+                host,
+                port,
+                request,
+                stop_at,
+                per_connection,
+                latencies,
+                errors,
+                error_marker,
+                marker,
+                marks,
             )
             for _ in range(concurrency)
         )
     )
     elapsed = time.perf_counter() - started
-    return LoadResult(len(latencies), len(errors), elapsed, np.array(latencies))
+    return LoadResult(len(latencies), len(errors), elapsed, np.array(latencies), len(marks))

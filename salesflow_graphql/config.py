@@ -68,6 +68,15 @@ class Settings:
     catalogue_ttl_s: float = setting(60.0, "TTL of products and inventory fetched from Java", low=0)
     sales_ttl_s: float = setting(60.0, "TTL of sales windows fetched from Java", low=0)
     analytics_ttl_s: float = setting(60.0, "TTL of computed analytics and cached answers", low=0)
+    cache_stale_s: float = setting(
+        60.0,
+        "After its TTL, how long a cached value is still served while one refresh runs; 0 = off",
+        low=0,
+        high=86400,
+    )
+    cache_local_mb: int = setting(
+        256, "Memory budget of the in-process cache tier (MiB)", low=1, high=65536
+    )
     # --- limits ---
     max_top: int = setting(100, "Largest `top` accepted", low=1, high=10_000)
     max_range_days: int = setting(1095, "Longest date range in days", low=1, high=3660)

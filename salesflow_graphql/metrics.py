@@ -78,6 +78,23 @@ CACHE_FALLBACKS = Counter(
     "Cache operations served by the memory fallback because Redis failed.",
     registry=REGISTRY,
 )
+CACHE_STALE_HITS = Counter(
+    "salesflow_cache_stale_hits_total",
+    "Hits answered with an expired value (within SALESFLOW_CACHE_STALE_S) while it refreshes.",
+    ["layer"],
+    registry=REGISTRY,
+)
+CACHE_REFRESHES = Counter(
+    "salesflow_cache_refreshes_total",
+    "Background refreshes of expired values started by this process, by layer.",
+    ["layer"],
+    registry=REGISTRY,
+)
+CACHE_INVALIDATIONS = Counter(
+    "salesflow_cache_invalidations_total",
+    "Data generations started here (a committed import): every replica drops derived values.",
+    registry=REGISTRY,
+)
 FORECAST_SECONDS = Histogram(
     "salesflow_forecast_training_seconds",
     "Time to train and backtest one forecast, by method family (lightgbm, tsb, ...).",

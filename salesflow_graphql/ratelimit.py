@@ -4,8 +4,8 @@ Each user has a bucket of ``burst`` tokens that refills at ``rate`` tokens a
 second; a request takes one token or is refused with the seconds until one is
 there. The buckets live in Redis when a URL is given (one atomic Lua script per
 request, so replicas share them), in memory otherwise. If Redis fails, the
-memory buckets answer instead, the outage is logged once, and Redis is tried
-again a few seconds later: rate limiting never turns into an error.
+memory buckets answer instead (:mod:`.fallback`): rate limiting never turns
+into an error.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+from .fallback import RedisFallback
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +99,9 @@ class RateLimiter:
         self.memory = MemoryTokenBuckets(rate, burst, clock=clock)
         self.redis_url = redis_url
         self.redis_timeout_s = redis_timeout_s
-        self.redis_retry_s = redis_retry_s
+        self.fallback = RedisFallback("rate limiter", retry_s=redis_retry_s)
         self._redis: Any = None
         self._script: Any = None
-        self._redis_down_until = 0.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> RateLimiter:
@@ -120,19 +121,11 @@ class RateLimiter:
         """Count a request of ``subject``: 0.0 when allowed, else the seconds to wait."""
         if not self.enabled:
             return 0.0
-        if self.redis_url and time.monotonic() >= self._redis_down_until:
-            try:
-                wait = await self._take_redis(subject)
-            except Exception as exc:
-                if self._redis_down_until == 0.0:
-                    log.warning("redis rate limiter unavailable (%s); counting in memory", exc)
-                self._redis_down_until = time.monotonic() + self.redis_retry_s
-            else:
-                if self._redis_down_until:
-                    log.info("redis rate limiter is back")
-                    self._redis_down_until = 0.0
-                return wait
-        return self.memory.take(subject)
+        if not self.redis_url:
+            return self.memory.take(subject)
+        return await self.fallback.run(
+            lambda: self._take_redis(subject), lambda: self.memory.take(subject)
+        )
 
     async def _take_redis(self, subject: str) -> float:
         if self._script is None:

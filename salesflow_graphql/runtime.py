@@ -75,7 +75,12 @@ class Runtime:
             standin = await asyncio.to_thread(create_standin_from_settings, settings)
         if standin is not None and transport is None:
             transport = httpx.ASGITransport(app=standin.app)
-        cache = Cache(settings.redis_url)
+        cache = Cache(
+            settings.redis_url,
+            stale_s=settings.cache_stale_s,
+            local_bytes=settings.cache_local_mb * 2**20,
+        )
+        await cache.start()  # other replicas' invalidations
         client = JavaClient(settings, transport=transport)
         source = SystemOfRecord(client, cache, settings)
         signer = LinkSigner(settings.jwt_secret, ttl_s=settings.link_ttl_s)

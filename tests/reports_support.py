@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from datetime import timedelta
@@ -34,10 +35,14 @@ class StubForecasts:
         self.fail = fail
         self.requests: list[Any] = []
 
-    async def generate_forecast(self, loaders: Any, request: Any) -> Any:
+    async def generate_forecast(
+        self, loaders: Any, request: Any, *, series_ready: asyncio.Event | None = None
+    ) -> Any:
         self.requests.append(request)
         if self.fail is not None:
             raise self.fail
+        if series_ready is not None:
+            series_ready.set()
         today = loaders.today()
         history = tuple(
             SeriesPoint(today - timedelta(days=d), 20_000.0 + 50 * d) for d in range(60, 0, -1)

@@ -111,8 +111,10 @@ def test_load_benchmark_prints_its_tables_and_the_warm_gateway_beats_the_baselin
     out = _quick("load.py")
     assert "- same answers: yes" in out
     assert "## 1. Dashboard query, one uvicorn worker each" in out
-    assert "## 2. Warm dashboard throughput, gateway replicas on one Redis" in out
-    assert "## 3. Goals: warm dashboard throughput >= 5x the baseline" in out
+    assert "## 2. Cache modes side by side, warm dashboard" in out
+    assert "## 3. Across expiries: 8 clients" in out
+    assert "## 4. Warm dashboard throughput, gateway replicas on one Redis" in out
+    assert "## 5. Goals" in out and "| warm >= 5x baseline" in out
 
     def rps(server: str) -> float:
         (row,) = [x for x in out.splitlines() if x[:1] == "|" and x.split("|")[2].strip() == server]

@@ -374,7 +374,7 @@ async def test_java_down_shows_a_readable_error_then_recovers(
 
     # Down again, with the gateway's caches expired: the page keeps its last figures, marked.
     standin.faults.update({"error_rate": 1.0, "error_status": 503})
-    await live_gateway.runtime.cache.memory.clear()
+    live_gateway.runtime.cache.local.clear()
     await page.get_by_test_id("lead-time").get_by_text("14 d").click()
     await page.get_by_test_id("stock-error").wait_for()
     await page.get_by_test_id("lead-time").get_by_text("7 d").click()

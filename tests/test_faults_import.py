@@ -484,7 +484,8 @@ async def test_java_dying_mid_run_serves_cached_answers_then_recovers_when_it_is
             assert "errors" not in healthy
             java.service.kill()  # the Java process dies mid-run
 
-            assert await graphql(gateway, QUERY, ADMIN, {"top": 3}) == healthy  # cached answer
+            again = await graphql(gateway, QUERY, ADMIN, {"top": 3})  # cached answer
+            assert again["data"] == healthy["data"]
             cached = await graphql(gateway, QUERY, ADMIN, {"top": 5})  # cached Java data
             assert "errors" not in cached
             assert (

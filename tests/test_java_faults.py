@@ -182,7 +182,8 @@ async def test_cached_answers_are_served_while_java_is_down(
         healthy = await graphql(gateway, QUERY, user_token, {"top": 3})
         standin.faults.update({"error_rate": 1.0, "error_status": 503})
         before = len(standin.requests)
-        assert await graphql(gateway, QUERY, user_token, {"top": 3}) == healthy  # answer cache
+        again = await graphql(gateway, QUERY, user_token, {"top": 3})  # answer cache
+        assert again["data"] == healthy["data"]
         other = await graphql(gateway, QUERY, user_token, {"top": 5})  # fetch cache
         assert "errors" not in other
         assert other["data"]["salesAnalytics"]["kpis"] == healthy["data"]["salesAnalytics"]["kpis"]

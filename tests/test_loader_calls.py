@@ -49,7 +49,7 @@ async def test_a_repeated_query_is_answered_without_java(
     first = await graphql(gateway, DASHBOARD, user_token)
     before = len(standin.requests)
     second = await graphql(gateway, DASHBOARD, user_token)
-    assert second == first
+    assert second["data"] == first["data"]  # extensions.dataAge may have moved on
     assert len(standin.requests) == before
 
 
@@ -76,6 +76,6 @@ async def test_100_concurrent_cold_queries_make_one_upstream_call_per_resource(
             *(graphql(client, DASHBOARD, user_token) for _ in range(100))
         )
     assert all("errors" not in a for a in answers)
-    assert len({str(a) for a in answers}) == 1
+    assert len({str(a["data"]) for a in answers}) == 1
     paths = Counter(r.path for r in standin.requests)
     assert paths == Counter({"/products": 1, "/inventory": 1, "/sales/history": 1})

@@ -13,8 +13,13 @@ from openpyxl.chart import BarChart, LineChart
 from reports_support import StubForecasts, add_product_with_a_sale, pdf_pages, workbook
 from support import graphql
 
+from salesflow_graphql.analytics.periods import DateRange
 from salesflow_graphql.config import Settings
+from salesflow_graphql.forecast.series import ForecastLevel, ForecastMetric
+from salesflow_graphql.forecast.service import ForecastRequest
+from salesflow_graphql.reports.model import ReportKind
 from salesflow_graphql.runtime import Runtime
+from salesflow_graphql.sor.loaders import Loaders
 
 KPIS = """query($range: DateRangeInput) {
   salesAnalytics(range: $range) {
@@ -243,3 +248,28 @@ async def test_markup_in_names_is_printed_not_interpreted(
     today = settings.today().isoformat()
     response = await _render(gateway, user_token, "SALES", "PDF", {"start": today, "end": today})
     assert "Tom & Jerry <b>Mug</b>" in " ".join(pdf_pages(response.content))
+
+
+async def test_a_full_report_fetches_each_window_once_and_reuses_the_dashboards(
+    runtime: Runtime, standin: Any, user_token: str, settings: Settings
+) -> None:
+    """Issue 16 §3: the sections share one fetch of their widest window (two years, for the
+    previous period), and the forecast reads its own year, the dashboard forecast card's: what
+    the dashboard cached is neither fetched nor trained again."""
+    end = settings.today() - timedelta(days=1)
+    period = DateRange(end - timedelta(days=364), end)
+
+    def history_calls() -> list[str]:
+        return [r.query for r in standin.requests if r.path == "/sales/history"]
+
+    card = ForecastRequest(ForecastLevel.TOTAL, None, ForecastMetric.REVENUE, 14, 365, 0.9)
+    trained = await runtime.forecasts.generate_forecast(Loaders(runtime.source, user_token), card)
+    assert history_calls() == ["days=365"]
+    report = await runtime.reports.generate_sales_stock_report(
+        Loaders(runtime.source, user_token), ReportKind.FULL, period
+    )
+    assert history_calls() == ["days=365", "days=730"], "one fetch; the dashboard's year reused"
+    assert report.forecast is not None and report.stock is not None
+    assert report.forecast.points == tuple(
+        (p.date, p.value, p.lower, p.upper) for p in trained.result.points
+    ), "the dashboard's trained forecast was reused"

@@ -5,20 +5,21 @@ only validate arguments, gather the frames, run the computation in a worker
 thread and cache its result (keyed by every argument that changes the answer;
 the answer does not depend on the caller's role).
 
-A cached result remembers when its Java data was fetched: it lives only for
-what is left of that data's TTL, and tells the request's loaders its age, so
-the response cache above never keeps an answer longer than its data.
+A cached result remembers when its Java data was fetched: it is fresh only for
+what is left of that data's TTL (then served stale while one refresh runs, see
+``cache``), and tells the request's loaders its age, so the response cache
+above never keeps an answer longer than its data. Results are filed under the
+request's data generation, so a committed import is seen at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from ..cache import Cache
+from ..cache import Cache, Codec, Typed
 from ..config import Settings
 from ..errors import BadUserInput
 from ..sor.loaders import Loaders
@@ -33,6 +34,9 @@ T = TypeVar("T")
 #: A computed result and when the oldest Java data under it was fetched.
 Dated = tuple[float, T]
 
+SALES_CODEC: Codec[Any] = Typed(tuple[float, SalesAnalytics])
+STOCK_CODEC: Codec[Any] = Typed(tuple[float, tuple[datetime, StockAnalytics]])
+
 
 async def _cached(
     cache: Cache,
@@ -40,9 +44,17 @@ async def _cached(
     ttl_s: float,
     loaders: Loaders,
     compute: Callable[[], Awaitable[Dated[T]]],
+    codec: Codec[Any],
 ) -> T:
     data_at, result = await cache.get_or_load(
-        key, lambda dated: ttl_s - (time.time() - dated[0]), compute, layer="analytics"
+        key,
+        ttl_s,
+        compute,
+        codec=codec,
+        layer="analytics",
+        stale=True,
+        generation=loaders.generation,
+        data_at=lambda dated: dated[0],
     )
     loaders.observe(data_at)
     return result
@@ -92,7 +104,9 @@ class SalesAnalyticsService:
                 top,
             )
 
-        return await _cached(self.cache, key, self.settings.analytics_ttl_s, loaders, compute)
+        return await _cached(
+            self.cache, key, self.settings.analytics_ttl_s, loaders, compute, SALES_CODEC
+        )
 
 
 class StockAnalyticsService:
@@ -137,4 +151,6 @@ class StockAnalyticsService:
             )
             return data_at, (as_of, result)
 
-        return await _cached(self.cache, key, self.settings.analytics_ttl_s, loaders, compute)
+        return await _cached(
+            self.cache, key, self.settings.analytics_ttl_s, loaders, compute, STOCK_CODEC
+        )

@@ -8,7 +8,9 @@ context variable.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,16 @@ class Exchange:
 
 
 _current: ContextVar[Exchange | None] = ContextVar("salesflow_exchange", default=None)
+
+
+@contextlib.contextmanager
+def serving(exchange: Exchange) -> Iterator[None]:
+    """``exchange`` is the current one (:func:`current_exchange`) while this block runs."""
+    token = _current.set(exchange)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def exchange_of(scope: Any) -> Exchange:

@@ -38,7 +38,7 @@ from ..metrics import (
 )
 from ..request_stats import tracking
 from .envelope import Refusal, negotiate, refuse
-from .exchange import EXCHANGE_KEY, Exchange, _current
+from .exchange import EXCHANGE_KEY, Exchange, serving
 from .policy import policy_for
 
 log = logging.getLogger(__name__)
@@ -65,15 +65,12 @@ class Observe:
             media_type=negotiate(headers.get("accept", "")),
         )
         scope.setdefault("state", {})[EXCHANGE_KEY] = exchange
-        token = _current.set(exchange)
-        try:
+        with serving(exchange):
             if scope["type"] == "websocket":
                 await self.app(scope, receive, send)  # operations are recorded one by one
                 return
             with tracking(exchange.stats):
                 await self._serve(exchange, scope, receive, send)
-        finally:
-            _current.reset(token)
 
     async def _serve(self, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
         marker = exchange.request_id.encode()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..cache import MISS, Cache
+from ..cache import Cache, Codec, Typed
 from ..config import Settings
 from ..errors import BadUserInput, NotFound
 from ..metrics import FORECAST_SECONDS
@@ -76,10 +76,17 @@ class SalesForecastService:
         )
 
     async def generate_forecast(
-        self, loaders: Loaders, request: ForecastRequest, *, user: str | None = None
+        self,
+        loaders: Loaders,
+        request: ForecastRequest,
+        *,
+        user: str | None = None,
+        series_ready: asyncio.Event | None = None,
     ) -> Forecast:
         """The forecast, from the cache or trained now. ``user`` (the JWT subject) is held
-        to the per-user cap on trainings; None for internal callers (report jobs)."""
+        to the per-user cap on trainings; None for internal callers (report jobs).
+        ``series_ready`` is set once its data is in and only training (or the cache) is
+        left, for a caller with other heavy work to start then."""
         request = self._validated(request)
         today = loaders.today()
         end = today - timedelta(days=1)
@@ -106,9 +113,11 @@ class SalesForecastService:
             f"{request.history_days}:{request.interval_level}:{digest}"
         )
 
-        cached = await self.cache.get(key, layer="forecast")
-        if cached is not MISS:
-            return cached  # type: ignore[no-any-return]
+        if series_ready is not None:
+            series_ready.set()
+        cached = await self.cache.peek(key, codec=FORECAST_CODEC, layer="forecast")
+        if cached is not None and cached.fresh(time.time()):
+            return cached.value
 
         async def train() -> Forecast:
             started = time.perf_counter()
@@ -125,7 +134,7 @@ class SalesForecastService:
                 time.perf_counter() - started
             )
             forecast = Forecast(request, datetime.now(self.settings.tz), result)
-            await self.cache.set(key, forecast, self.settings.forecast_ttl_s)
+            await self.cache.put(key, forecast, self.settings.forecast_ttl_s, codec=FORECAST_CODEC)
             return forecast
 
         return await self.trainings.run(key, user, train)
@@ -169,6 +178,30 @@ class SalesForecastService:
             request.history_days,
             round(request.interval_level, 4),
         )
+
+
+class _ForecastCodec(Codec[Forecast]):
+    """A forecast as msgpack of (request, trained_at, result). The result's types live with
+    the forecast core, imported on first use (as reading a trained result does anyway)."""
+
+    def __init__(self) -> None:
+        self._typed: Typed[tuple[ForecastRequest, datetime, ForecastResult]] | None = None
+
+    def _codec(self) -> Typed[tuple[ForecastRequest, datetime, ForecastResult]]:
+        if self._typed is None:
+            from .core import ForecastResult
+
+            self._typed = Typed(tuple[ForecastRequest, datetime, ForecastResult])
+        return self._typed
+
+    def encode(self, value: Forecast) -> bytes:
+        return self._codec().encode((value.request, value.trained_at, value.result))
+
+    def decode(self, data: bytes) -> Forecast:
+        return Forecast(*self._codec().decode(data))
+
+
+FORECAST_CODEC = _ForecastCodec()
 
 
 def _panel_and_fingerprint(

@@ -36,7 +36,6 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from ..auth import TokenRejected
-from ..cache import MISS
 from ..edge import Refusal, current_exchange, exchange_of
 from ..edge.auth import authenticate
 from ..edge.envelope import JSON, content_type, graphql_status, json_response
@@ -49,12 +48,7 @@ from ..sor.loaders import Loaders
 from .context import GatewayContext, RequestState
 from .over_http import decode_json, read_operation
 from .persisted import PersistedQueries
-from .response_cache import (
-    ResponseCapture,
-    declared_operation_name,
-    remaining_ttl,
-    response_cache_key,
-)
+from .response_cache import ResponseCache, ResponseCapture, declared_operation_name
 from .schema import create_schema
 from .uploads import parse_multipart
 from .websocket import (
@@ -122,9 +116,8 @@ class GatewayGraphQL(GraphQL):
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:  # type: ignore[override]
-        exchange = exchange_of(request.scope)
         state = request.scope["state"].get(STATE_KEY) or RequestState(
-            request_id=exchange.request_id,
+            request_id=exchange_of(request.scope).request_id,
             principal=None,  # a WebSocket: set at connection_init
         )
         token = state.principal.token if state.principal else None
@@ -282,6 +275,7 @@ class GraphQLEndpoint:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.view = GatewayGraphQL(runtime)
+        self.responses = ResponseCache(runtime, self.view, STATE_KEY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -304,15 +298,18 @@ class GraphQLEndpoint:
             "content-type", ""
         ):
             body, read = await request.body(), True  # counted and deadlined by the edge
-        key = response_cache_key(settings, request, body, principal.role)
+        key = self.responses.key(request, body, principal.role)
         if key is not None:
-            cached = await self.runtime.cache.get(key, layer="response")
-            if cached is not MISS:
+            cached = await self.responses.lookup(key, scope, body, principal)
+            if cached is not None:
                 stats.operation_name = declared_operation_name(request, body)
                 stats.operation_type = "query"  # only queries' answers are cached
                 exchange.answered(200, "cached")
                 hit = json_response(
-                    cached, exchange.media_type, exchange.request_id, headers={"x-cache": "hit"}
+                    cached.body,
+                    exchange.media_type,
+                    exchange.request_id,
+                    headers={"x-cache": cached.status},
                 )
                 await hit(scope, receive, send)
                 return
@@ -326,7 +323,7 @@ class GraphQLEndpoint:
         if exchange.outcome is None:
             exchange.answered(captured.status, "ok" if ok else "error")
         if key is not None and ok and state.cacheable and captured.body is not None:
-            await self.runtime.cache.set(key, captured.body, remaining_ttl(settings, state))
+            await self.responses.store(key, captured.body, state)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -1,4 +1,4 @@
-"""Error codes on every error, response-cache eligibility, and what a request ran.
+"""Error codes on every error, response-cache eligibility, data age, and what a request ran.
 
 Error coding hooks :meth:`strawberry.Schema.process_errors`, which Strawberry
 calls for queries, mutations and every subscription event alike, so one piece
@@ -11,6 +11,7 @@ its metrics, and the request timeout (which never stops a started mutation).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -110,6 +111,22 @@ class OperationChoice(SchemaExtension):
             )
         if wanted is not None and wanted not in names:
             raise GraphQLError(f"The document has no operation named {wanted!r}.")
+
+
+def data_age(data_at: float, now: float | None = None) -> int:
+    """Whole seconds since ``data_at`` (epoch seconds), never negative."""
+    return max(0, int((time.time() if now is None else now) - data_at))
+
+
+class DataAge(SchemaExtension):
+    """``extensions.dataAge``: whole seconds since the oldest Java data under the answer was
+    read (absent when the answer used none), so that clients can show how old it is."""
+
+    def get_results(self) -> dict[str, Any]:
+        state = getattr(self.execution_context.context, "state", None)
+        loaders = getattr(state, "loaders", None)
+        oldest = getattr(loaders, "oldest_data_at", None)
+        return {} if oldest is None else {"dataAge": data_age(oldest)}
 
 
 class OperationObservation(SchemaExtension):

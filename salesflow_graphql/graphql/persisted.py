@@ -39,7 +39,7 @@ from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, parse, print_ast
 
-from ..cache import MISS, Cache
+from ..cache import MISS, Cache, Codec, Typed
 from ..config import Settings
 from ..edge.envelope import Refusal
 from ..errors import ErrorCode
@@ -47,6 +47,8 @@ from ..errors import ErrorCode
 APOLLO_MANIFEST_FORMAT = "apollo-persisted-query-manifest"
 #: The in-process store of automatic persisted queries holds at most this many characters.
 MEMORY_MAX_CHARS = 8 * 1024 * 1024
+#: A persisted document in Redis: its text, checked to be one on the way back.
+DOCUMENT: Codec[str] = Typed(str)
 #: A persisted-query error must not be cached: the retry with the document fills the store.
 NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
 
@@ -217,7 +219,7 @@ class PersistedQueries:
             return
         self._keep(query_hash, document)
         if self._shared is not None:
-            await self._shared.set(f"apq:{query_hash}", document, self.ttl_s)
+            await self._shared.set(f"apq:{query_hash}", document, self.ttl_s, codec=DOCUMENT)
 
     async def _lookup(self, query_hash: str) -> str | None:
         found = self._memory.get(query_hash)
@@ -225,7 +227,9 @@ class PersistedQueries:
             self._memory.move_to_end(query_hash)
             return found
         if self._shared is not None:
-            shared = await self._shared.get(f"apq:{query_hash}", layer="persisted_query")
+            shared = await self._shared.get(
+                f"apq:{query_hash}", layer="persisted_query", codec=DOCUMENT
+            )
             if shared is not MISS and isinstance(shared, str):
                 self._keep(query_hash, shared)
                 return shared

@@ -17,6 +17,7 @@ from ..config import Settings
 from .alerts import AlertMutation, AlertQuery, AlertSubscription
 from .analytics import AnalyticsQuery
 from .extensions import (
+    DataAge,
     GatewaySchema,
     OperationChoice,
     OperationObservation,
@@ -82,6 +83,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions=[
             ResponseCacheEligibility,
             OperationChoice,
+            DataAge,
             OperationObservation,
             # The LRUs themselves are shared by every request (keyed by maxsize).
             lambda: SmallDocumentParserCache(maxsize=PARSER_CACHE_SIZE),

@@ -209,7 +209,7 @@ class _MemoryRecords:
 class IdempotencyStore:
     def __init__(self, cache: Cache, ttl_s: float) -> None:
         # The cache's Redis connection pool when Redis is configured (one pool per process).
-        shared = cache.redis.client if cache.redis is not None else None
+        shared = cache.redis
         self.records: _RedisRecords | _MemoryRecords = (
             _RedisRecords(shared) if shared is not None else _MemoryRecords()
         )

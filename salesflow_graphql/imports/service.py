@@ -53,8 +53,6 @@ ERROR_WORKBOOKS = "imports"
 MAX_CHANGES_BYTES = 64 * 2**20
 PURGE_EVERY_S = 3600.0
 _IMPORT_ID = re.compile(r"^[0-9a-f]{32}$")
-#: Cache entries that an import changes in Java (see ``sor/source.py``).
-CATALOGUE_KEYS = ("sor:products", "sor:inventory")
 
 
 @dataclass(slots=True)
@@ -262,9 +260,8 @@ class ExcelImportService:
             return
 
         token = principal.token
-        if not dry_run:
-            await self._forget_catalogue()  # stock and names as they are now, not a minute ago
-        catalogue = list((await self.source.catalogue(token)).products)
+        # A commit checks stock and names as they are now, not as cached a minute ago.
+        catalogue = list((await self.source.catalogue(token, fresh=not dry_run)).products)
         try:
             checked = await session.check(
                 catalogue, keep_changes=not dry_run, max_bytes=MAX_CHANGES_BYTES
@@ -295,8 +292,10 @@ class ExcelImportService:
             if progress.claim is not None:  # first: what the key answers if this process dies
                 await progress.claim.writing(_interrupted(progress, kind))
             progress.writing = True
-            report = await self._write(kind, checked, token)
-            await self._forget_catalogue()  # analytics must see what was just written
+            try:
+                report = await self._write(kind, checked, token)
+            finally:  # even a write that failed halfway may have changed Java's data
+                await self.source.invalidate()  # every replica's next answer sees the write
             self._settle(outcome, checked, report)
         else:
             outcome.status = ImportStatus.INVALID
@@ -465,10 +464,6 @@ class ExcelImportService:
         removed = await asyncio.to_thread(self.files.purge, ERROR_WORKBOOKS, keep_s)
         if removed:
             log.info("purged %d old error workbooks", removed)
-
-    async def _forget_catalogue(self) -> None:
-        for key in CATALOGUE_KEYS:
-            await self.cache.delete(key)
 
 
 def _log_warm_up(task: asyncio.Task[None]) -> None:

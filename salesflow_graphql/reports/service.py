@@ -16,6 +16,12 @@ Choices where the issue is silent:
   :data:`FORECAST_TIMEOUT_S`, the report says so in a note and goes on.
 - Rendering (ReportLab, openpyxl) is CPU work: it runs in a worker thread so
   the event loop keeps serving queries meanwhile.
+
+Cold, a FULL report is mostly fetching sales and training the forecast, so the
+two overlap: the forecast reads its own year of history (the window the
+dashboard's forecast card uses, often cached, as is its trained forecast) and
+starts training as soon as that year is in, while the sales and stock
+sections share one fetch of the widest window either needs.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from ..analytics.periods import DateRange, Granularity
+from ..analytics.periods import DateRange, Granularity, window_ending
 from ..analytics.sales import SalesAnalytics, SalesKpis
 from ..analytics.service import SalesAnalyticsService, StockAnalyticsService
 from ..config import Settings
@@ -49,6 +55,8 @@ TOP_PRODUCTS = 25
 STOCK_LOOKBACK_DAYS = 30
 STOCK_LEAD_TIME_DAYS = 7
 FORECAST_HORIZON_DAYS = 14
+#: As the dashboard's forecast card asks, so that a report reuses its window and forecast.
+FORECAST_HISTORY_DAYS = 365
 FORECAST_HISTORY_SHOWN_DAYS = 42
 FORECAST_TIMEOUT_S = 60.0
 
@@ -97,12 +105,22 @@ class ReportService:
     ) -> ReportContent:
         """The figures of a ``kind`` report over ``period`` (stock is as of now)."""
         await progress(0.05)
-        sales_part = self._sales(loaders, period) if kind.has_sales else _ready((None, None))
-        stock_part = self._stock(loaders) if kind.has_stock else _ready(None)
-        forecast_part = self._forecast(loaders) if kind is ReportKind.FULL else _ready((None, None))
-        (sales, previous), stock, (forecast, note) = await asyncio.gather(
-            sales_part, stock_part, forecast_part
-        )
+        training: asyncio.Future[Any] | None = None
+        if kind is ReportKind.FULL and self.forecasts is not None:
+            # The forecast first, in loaders of its own (its year of history): the sections'
+            # longer window is fetched while it trains.
+            series_ready = asyncio.Event()
+            forecast_part = asyncio.ensure_future(self._forecast(loaders.fork(), series_ready))
+            training = asyncio.ensure_future(series_ready.wait())
+            forecast_part.add_done_callback(lambda _: training.cancel())
+        else:
+            forecast_part = asyncio.ensure_future(_ready((None, None)))
+        try:
+            (sales, previous, stock), (forecast, note) = await asyncio.gather(
+                self._sections(loaders, kind, period, after=training), forecast_part
+            )
+        finally:
+            forecast_part.cancel()  # when the sections failed; a no-op once it is done
         await progress(0.5)
         return ReportContent(
             kind=kind,
@@ -116,6 +134,30 @@ class ReportService:
             notes=(note,) if note else (),
         )
 
+    async def _sections(
+        self,
+        loaders: Loaders,
+        kind: ReportKind,
+        period: DateRange,
+        *,
+        after: asyncio.Future[Any] | None,
+    ) -> tuple[SalesAnalytics | None, SalesKpis | None, StockSection | None]:
+        """The sales and stock sections, started once ``after`` is done (if given).
+
+        Decoding a long sales window holds the interpreter (one C call), which
+        would starve the forecast's own fetch and series: waiting until only its
+        training is left lets the two overlap instead.
+        """
+        if after is not None:
+            await asyncio.wait([after])  # how it ended is the forecast's business
+        if kind.has_sales:  # one fetch for both sections, asked for before either runs
+            stock_start = window_ending(loaders.today(), STOCK_LOOKBACK_DAYS).start
+            loaders.prefetch_sales(min(period.previous().start, stock_start))
+        sales_part = self._sales(loaders, period) if kind.has_sales else _ready((None, None))
+        stock_part = self._stock(loaders) if kind.has_stock else _ready(None)
+        (sales, previous), stock = await asyncio.gather(sales_part, stock_part)
+        return sales, previous, stock
+
     async def _sales(self, loaders: Loaders, period: DateRange) -> tuple[SalesAnalytics, SalesKpis]:
         current = await self.sales_analytics.compute_sales_analytics(
             loaders, period, Granularity.DAY, TOP_PRODUCTS
@@ -128,7 +170,9 @@ class ReportService:
         )
         return StockSection(analytics, as_of, STOCK_LOOKBACK_DAYS, STOCK_LEAD_TIME_DAYS)
 
-    async def _forecast(self, loaders: Loaders) -> tuple[ForecastBand | None, str | None]:
+    async def _forecast(
+        self, loaders: Loaders, series_ready: asyncio.Event
+    ) -> tuple[ForecastBand | None, str | None]:
         if self.forecasts is None:
             return None, None  # the capability is not wired in this build
         from ..forecast.series import ForecastLevel, ForecastMetric
@@ -138,10 +182,13 @@ class ReportService:
             level=ForecastLevel.TOTAL,
             metric=ForecastMetric.REVENUE,
             horizon_days=FORECAST_HORIZON_DAYS,
+            history_days=FORECAST_HISTORY_DAYS,
         )
         try:
             async with asyncio.timeout(FORECAST_TIMEOUT_S):
-                answer = await self.forecasts.generate_forecast(loaders, request)
+                answer = await self.forecasts.generate_forecast(
+                    loaders, request, series_ready=series_ready
+                )
         except UpstreamUnavailable:
             raise  # the whole report retries
         except (GatewayError, TimeoutError) as exc:
