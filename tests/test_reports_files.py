@@ -253,8 +253,8 @@ async def test_markup_in_names_is_printed_not_interpreted(
 async def test_a_full_report_fetches_each_window_once_and_reuses_the_dashboards(
     runtime: Runtime, standin: Any, user_token: str, settings: Settings
 ) -> None:
-    """Issue 16 §3: the sections share one fetch of their widest window (two years, for the
-    previous period), and the forecast reads its own year, the dashboard forecast card's: what
+    """Issue 16 §3: the sections share one fetch of their widest window (three years: the
+    previous period's KPIs are compared with the one before), and the forecast reads its own year, the dashboard forecast card's: what
     the dashboard cached is neither fetched nor trained again."""
     end = settings.today() - timedelta(days=1)
     period = DateRange(end - timedelta(days=364), end)
@@ -268,7 +268,7 @@ async def test_a_full_report_fetches_each_window_once_and_reuses_the_dashboards(
     report = await runtime.reports.generate_sales_stock_report(
         Loaders(runtime.source, user_token), ReportKind.FULL, period
     )
-    assert history_calls() == ["days=365", "days=730"], "one fetch; the dashboard's year reused"
+    assert history_calls() == ["days=365", "days=1095"], "one fetch; the dashboard's year reused"
     assert report.forecast is not None and report.stock is not None
     assert report.forecast.points == tuple(
         (p.date, p.value, p.lower, p.upper) for p in trained.result.points

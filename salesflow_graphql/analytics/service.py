@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from ..cache import Cache, Codec, Typed
@@ -67,6 +67,12 @@ class SalesAnalyticsService:
         self.cache = cache
         self.settings = settings
 
+    @staticmethod
+    def window_start(period: DateRange) -> date:
+        """The first day of sales ``period``'s analytics read: two ranges before it, as the
+        previous range's KPIs are compared with theirs."""
+        return period.previous().previous().start
+
     async def compute_sales_analytics(
         self,
         loaders: Loaders,
@@ -89,7 +95,7 @@ class SalesAnalyticsService:
 
         async def compute() -> Dated[SalesAnalytics]:
             window, catalogue, inventory = await asyncio.gather(
-                loaders.sales_since(period.previous().previous().start),
+                loaders.sales_since(self.window_start(period)),
                 loaders.catalogue(),
                 loaders.inventory(),
             )

@@ -152,7 +152,7 @@ class ReportService:
             await asyncio.wait([after])  # how it ended is the forecast's business
         if kind.has_sales:  # one fetch for both sections, asked for before either runs
             stock_start = window_ending(loaders.today(), STOCK_LOOKBACK_DAYS).start
-            loaders.prefetch_sales(min(period.previous().start, stock_start))
+            loaders.prefetch_sales(min(self.sales_analytics.window_start(period), stock_start))
         sales_part = self._sales(loaders, period) if kind.has_sales else _ready((None, None))
         stock_part = self._stock(loaders) if kind.has_stock else _ready(None)
         (sales, previous), stock = await asyncio.gather(sales_part, stock_part)
