@@ -32,11 +32,11 @@ from datetime import datetime
 from typing import Any
 
 import arq
-from arq.connections import RedisSettings
 from redis.exceptions import RedisError
 
 from ..config import Settings
 from ..errors import UpstreamUnavailable
+from ..redis_clients import arq_settings, redis_client
 from .execution import Retry, max_attempts, retry_delay, run_attempt
 from .lease import Lease
 from .registry import PeriodicJob
@@ -107,7 +107,7 @@ def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> ar
     worker = arq.Worker(
         functions=[function],
         cron_jobs=[_cron(job, runner, services) for job in runner.registry.periodic.values()],
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        redis_settings=arq_settings(settings.redis_url),
         queue_name=QUEUE_NAME,
         max_jobs=settings.job_concurrency,
         job_timeout=settings.job_timeout_s + GRACE_S,
@@ -212,10 +212,8 @@ async def _poll_through_outages(worker: arq.Worker) -> None:
 
 async def healthy(settings: Settings) -> bool:
     """True when some worker refreshed arq's health-check key lately (``worker --check``)."""
-    from redis.asyncio import Redis
-
     assert settings.redis_url is not None
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    client = redis_client(settings.redis_url, timeout_s=2)
     try:
         return bool(await client.exists(QUEUE_NAME + ":health-check"))
     except Exception as exc:
