@@ -17,6 +17,8 @@ from typing import Any, get_type_hints
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .extras import MISSING_OTEL, MISSING_OTLP, otel_installed, otlp_exporter_available
+
 PREFIX = "SALESFLOW_"
 #: The secret the embedded default signs with; production must set its own.
 DEMO_JWT_SECRET = "salesflow-demo-secret-change-me-in-production-0123456789"
@@ -533,14 +535,10 @@ class Settings:
         exporter = self.otel_exporter.lower()
         if exporter not in ("console", "otlp"):
             problems.append(f"{PREFIX}OTEL_EXPORTER={self.otel_exporter!r}: console or otlp")
-        elif self.otel_enabled and exporter == "otlp":
-            from .otel import otlp_exporter_available
-
-            if not otlp_exporter_available():
-                problems.append(
-                    f"{PREFIX}OTEL_EXPORTER=otlp needs the opentelemetry-exporter-otlp package "
-                    "(not installed); install it or use console"
-                )
+        elif self.otel_enabled and not otel_installed():
+            problems.append(f"{PREFIX}OTEL_ENABLED: {MISSING_OTEL}")
+        elif self.otel_enabled and exporter == "otlp" and not otlp_exporter_available():
+            problems.append(f"{PREFIX}OTEL_EXPORTER=otlp: {MISSING_OTLP}")
         return problems
 
     def _persisted_query_checks(self) -> list[str]:
