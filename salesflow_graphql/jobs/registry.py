@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..auth import Role, mint_access_token
+from ..cron import Schedule
 from .model import JobOwner, JobRecord
-from .schedule import Schedule
 
 if TYPE_CHECKING:
     from ..config import Settings
