@@ -145,11 +145,14 @@ def _cron(job: PeriodicJob, runner: JobRunner, services: Any) -> Any:
     )
 
 
-async def serve(settings: Settings) -> None:
-    """Run a worker until SIGINT/SIGTERM: the Runtime's services, arq, then a clean close."""
-    from ..runtime import Runtime  # the worker is an entry point: it may wire everything
+async def serve(runtime: Any) -> None:
+    """Run a worker for ``runtime`` until SIGINT/SIGTERM, then close the queue connection.
 
-    runtime = await Runtime.start(settings)
+    ``runtime`` is the process's started Runtime (its ``settings``, ``jobs`` and
+    services), which the entry point (``cli``) wires and closes: this adapter
+    imports nothing of the layers above it.
+    """
+    settings = runtime.settings
     forecasts = getattr(runtime, "forecasts", None)
     if forecasts is not None:
         forecasts.warm_up()  # FULL reports train a forecast: start its processes now
@@ -174,7 +177,6 @@ async def serve(settings: Settings) -> None:
             await worker.close()
         except (RedisError, OSError) as exc:  # Redis down at shutdown: nothing more to tidy
             log.warning("worker: closing the queue connection failed: %s", exc)
-        await runtime.close()
 
 
 async def _redis_answers(redis: Any, *, until: float) -> bool:
