@@ -35,6 +35,7 @@ from .alerts.model import Alert, Severity, parse_alert_id
 from .config import Settings
 from .errors import UpstreamUnavailable
 from .metrics import REGISTRY
+from .redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -203,13 +204,11 @@ class RedisAlertBus(AlertBus):
     backend = "redis"
 
     def __init__(self, redis_url: str, maxlen: int = 10_000, *, stream: str = STREAM_KEY) -> None:
-        from redis.asyncio import Redis
-
         super().__init__()
         self.stream = stream
         self.maxlen = maxlen
         self._url = redis_url
-        self.redis: Any = Redis.from_url(redis_url, socket_connect_timeout=2.0, socket_timeout=5.0)
+        self.redis: Any = redis_client(redis_url)
         self._reader: asyncio.Task[None] | None = None
         self._reader_ready: asyncio.Future[None] | None = None
         self._reader_connection: Any = None
@@ -298,17 +297,12 @@ class RedisAlertBus(AlertBus):
 
     async def _read_live(self) -> None:
         """Block on XREAD from the newest id on; hand each new alert to local subscribers."""
-        from redis.asyncio import Redis
-
         assert self._reader_ready is not None
         # A connection of its own: a blocked XREAD holds it, and its timeout must outlast the
         # block. One connection, no pool: the pool's health check wraps each command in a zero
         # timeout, and Python 3.11's asyncio.timeout can then swallow the cancel of close().
-        connection: Any = Redis.from_url(
-            self._url,
-            socket_connect_timeout=2.0,
-            socket_timeout=BLOCK_MS / 1000 + 5,
-            single_connection_client=True,
+        connection: Any = redis_client(
+            self._url, timeout_s=BLOCK_MS / 1000 + 5, single_connection=True
         )
         self._reader_connection = connection
         backoff = 0.5

@@ -64,6 +64,7 @@ from .metrics import (
     CACHE_REFRESHES,
     CACHE_STALE_HITS,
 )
+from .redis_clients import redis_client
 from .request_stats import count_cache_lookup
 
 log = logging.getLogger(__name__)
@@ -295,9 +296,7 @@ class Cache:
         self.redis_url = redis_url
         self.redis_timeout_s = redis_timeout_s
         self.redis: Redis | None = (
-            Redis.from_url(
-                redis_url, socket_timeout=redis_timeout_s, socket_connect_timeout=redis_timeout_s
-            )
+            redis_client(redis_url, connect_timeout_s=redis_timeout_s, timeout_s=redis_timeout_s)
             if redis_url
             else None
         )
@@ -698,7 +697,9 @@ class Cache:
     async def _listen(self) -> None:
         """Adopt every published generation; re-read it now and then and after reconnecting."""
         assert self.redis_url is not None
-        client = Redis.from_url(self.redis_url, socket_connect_timeout=self.redis_timeout_s)
+        client = redis_client(
+            self.redis_url, connect_timeout_s=self.redis_timeout_s, timeout_s=None
+        )
         try:
             while True:
                 try:

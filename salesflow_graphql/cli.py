@@ -172,7 +172,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
-    from .jobs.worker import healthy, serve
+    from .jobs.worker import healthy
 
     if not settings.redis_url:
         print(
@@ -193,8 +193,20 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
         start_http_server(settings.worker_metrics_port, addr=settings.host, registry=REGISTRY)
         log.info("worker metrics on %s:%d", settings.host, settings.worker_metrics_port)
-    asyncio.run(serve(settings))
+    asyncio.run(_run_worker(settings))
     return 0
+
+
+async def _run_worker(settings: Settings) -> None:
+    """The worker process: the Runtime's services, arq on them, then both closed."""
+    from .jobs.worker import serve
+    from .runtime import Runtime
+
+    runtime = await Runtime.start(settings)
+    try:
+        await serve(runtime)
+    finally:
+        await runtime.close()
 
 
 def _export_schema(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,8 +1,12 @@
 """One typed settings object, read from ``SALESFLOW_*`` environment variables.
 
 Every field's environment variable is ``SALESFLOW_`` + the field name in upper
-case. Values are parsed by the field's type and checked by its bounds; all bad
-values are reported together, each naming its variable, before start-up goes on.
+case. Values are parsed once, here, into what their consumers use (a number, a
+:class:`~.alerts.model.Severity`, checked e-mail addresses, scheduled reports),
+and checked by their bounds; all bad values are reported together, each naming
+its variable, before start-up goes on. The parsers this needs are leaf modules
+beneath the settings (:mod:`.addresses`, :mod:`.reports.schedule`,
+:mod:`.manifests`, :mod:`.extras`): nothing imported here imports the settings.
 """
 
 from __future__ import annotations
@@ -10,12 +14,19 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from enum import Enum
 from typing import Any, get_type_hints
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .addresses import valid_address
+from .alerts.model import Severity
+from .extras import MISSING_OTEL, MISSING_OTLP, otel_installed, otlp_exporter_available
+from .manifests import ManifestError, load_manifest
+from .reports.schedule import ScheduledReport, parse_report_schedules
 
 PREFIX = "SALESFLOW_"
 #: The secret the embedded default signs with; production must set its own.
@@ -30,9 +41,35 @@ class SettingsError(ValueError):
         self.problems = problems
 
 
-def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None) -> Any:
-    """A settings field: its default, a line of help, and the bounds a value must respect."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high})
+#: A value's own parser: the raw text and the values parsed before it (by field name).
+Parser = Callable[[str, Mapping[str, Any]], Any]
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    parse: Parser | None = None,
+) -> Any:
+    """A settings field: its default, a line of help, the bounds a value must respect, and
+    the parser of a value that is not a plain str/bool/int/float (its errors name the
+    variable, not the raw value)."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "parse": parse})
+
+
+def _addresses(raw: str, _: Mapping[str, Any]) -> tuple[str, ...]:
+    """Comma-separated e-mail addresses, trimmed and deduplicated, each checked."""
+    found = tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
+    bad = [a for a in found if not valid_address(a)]
+    if bad:
+        raise ValueError("; ".join(f"{a!r} is not an e-mail address" for a in bad))
+    return found
+
+
+def _report_schedules(raw: str, parsed: Mapping[str, Any]) -> tuple[ScheduledReport, ...]:
+    return parse_report_schedules(raw, max_days=parsed["max_range_days"])
 
 
 @dataclass(frozen=True)
@@ -303,10 +340,11 @@ class Settings:
         7.0, "Days report files and job records are kept", low=0.001, high=3650
     )
     report_currency: str = setting("$", "Currency symbol printed before money in reports")
-    report_schedules: str = setting(
-        "",
+    report_schedules: tuple[ScheduledReport, ...] = setting(
+        (),
         'Scheduled reports, a JSON list of {"cron": "0 7 * * 1", "kind": "FULL", '
         '"format": "PDF", "recipients": ["a@b.example"], "days": 7}',
+        parse=_report_schedules,
     )
     public_url: str | None = setting(
         None, "Base URL users reach the gateway at, for links in e-mails (unset: no link)"
@@ -360,9 +398,12 @@ class Settings:
     alert_stock_lookback_days: int = setting(
         30, "Days of sales behind average daily sales and days of cover", low=1, high=365
     )
-    alert_email_to: str = setting("", "Comma-separated recipients of the alert digest e-mails")
-    alert_email_min_severity: str = setting(
-        "HIGH", "Lowest severity in the e-mail digest: LOW, MEDIUM, HIGH or CRITICAL"
+    alert_email_to: tuple[str, ...] = setting(
+        (), "Comma-separated recipients of the alert digest e-mails", parse=_addresses
+    )
+    alert_email_min_severity: Severity = setting(  # noqa: RUF009 (an enum member is immutable)
+        Severity.HIGH,
+        "Lowest severity in the e-mail digest: LOW, MEDIUM, HIGH or CRITICAL",
     )
     alert_stream_maxlen: int = setting(
         10_000, "Alerts kept for replay and the alerts query (approximately, in Redis)", low=100
@@ -439,12 +480,19 @@ class Settings:
         for f in dataclasses.fields(cls):
             var = PREFIX + f.name.upper()
             raw = environ.get(var)
-            if raw is None or (raw.strip() == "" and f.default is None):
+            own = f.metadata["parse"]
+            if raw is None or (raw.strip() == "" and (f.default is None or own)):
                 continue
             try:
-                values[f.name] = _parse(raw.strip(), hints[f.name], f.metadata)
+                if own is not None:
+                    earlier = {
+                        g.name: values.get(g.name, g.default) for g in dataclasses.fields(cls)
+                    }
+                    values[f.name] = own(raw.strip(), earlier)
+                else:
+                    values[f.name] = _parse(raw.strip(), hints[f.name], f.metadata)
             except ValueError as exc:
-                problems.append(f"{var}={raw!r}: {exc}")
+                problems.append(f"{var}: {exc}" if own else f"{var}={raw!r}: {exc}")
         settings = cls(**values) if not problems else None
         if settings is not None:
             problems.extend(settings._cross_checks(environ))
@@ -478,14 +526,6 @@ class Settings:
             )
         if len(self.jwt_secret.encode()) < 32:
             problems.append(f"{PREFIX}JWT_SECRET: must be at least 32 bytes for HS256")
-        if self.report_schedules.strip():
-            # Imported here: the schedule format belongs to reports, but a bad one stops start-up.
-            from .reports.schedule import parse_report_schedules
-
-            try:
-                parse_report_schedules(self.report_schedules, max_days=self.max_range_days)
-            except ValueError as exc:
-                problems.append(f"{PREFIX}REPORT_SCHEDULES: {exc}")
         if self.public_url is not None and urlparse(self.public_url).scheme not in (
             "http",
             "https",
@@ -533,14 +573,10 @@ class Settings:
         exporter = self.otel_exporter.lower()
         if exporter not in ("console", "otlp"):
             problems.append(f"{PREFIX}OTEL_EXPORTER={self.otel_exporter!r}: console or otlp")
-        elif self.otel_enabled and exporter == "otlp":
-            from .otel import otlp_exporter_available
-
-            if not otlp_exporter_available():
-                problems.append(
-                    f"{PREFIX}OTEL_EXPORTER=otlp needs the opentelemetry-exporter-otlp package "
-                    "(not installed); install it or use console"
-                )
+        elif self.otel_enabled and not otel_installed():
+            problems.append(f"{PREFIX}OTEL_ENABLED: {MISSING_OTEL}")
+        elif self.otel_enabled and exporter == "otlp" and not otlp_exporter_available():
+            problems.append(f"{PREFIX}OTEL_EXPORTER=otlp: {MISSING_OTLP}")
         return problems
 
     def _persisted_query_checks(self) -> list[str]:
@@ -555,8 +591,6 @@ class Settings:
             return [
                 f"{PREFIX}PERSISTED_QUERIES=trusted needs {PREFIX}TRUSTED_DOCUMENTS (manifest files)"
             ]
-        from .graphql.persisted import ManifestError, load_manifest
-
         problems = []
         for path in self.trusted_document_paths:
             try:
@@ -579,16 +613,6 @@ class Settings:
                 f"{PREFIX}ALERT_CHECK_INTERVAL_MINUTES={minutes}: must divide 60 (1, 2, 5, 10, "
                 "15, 30...) or be whole hours dividing 24 (60, 120, 180, 240, 360, 720, 1440)"
             )
-        if self.alert_email_min_severity.upper() not in ("LOW", "MEDIUM", "HIGH", "CRITICAL"):
-            problems.append(
-                f"{PREFIX}ALERT_EMAIL_MIN_SEVERITY={self.alert_email_min_severity!r}: one of "
-                "LOW, MEDIUM, HIGH, CRITICAL"
-            )
-        from .mail import valid_address  # the one address check, shared with reports
-
-        for address in (a.strip() for a in self.alert_email_to.split(",")):
-            if address and not valid_address(address):
-                problems.append(f"{PREFIX}ALERT_EMAIL_TO: {address!r} is not an e-mail address")
         return problems
 
 
@@ -608,6 +632,11 @@ def _parse(raw: str, kind: Any, meta: Mapping[str, Any]) -> Any:
         raise ValueError("expected true or false")
     if base is str:
         return raw
+    if isinstance(base, type) and issubclass(base, Enum):
+        try:
+            return base(raw.upper())
+        except ValueError:
+            raise ValueError("one of " + ", ".join(m.value for m in base)) from None
     try:
         value = base(raw)
     except ValueError:

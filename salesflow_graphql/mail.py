@@ -107,12 +107,6 @@ class Mailer:
         log.info("e-mail sent: %r to %s", mail.subject, ", ".join(mail.to))
 
 
-def valid_address(address: str) -> bool:
-    """A light check: one @, a dot in the domain, no spaces or header breaks."""
-    local, at, domain = address.partition("@")
-    return bool(at and local and "." in domain and not any(c in address for c in " \r\n,;<>"))
-
-
 def recipients(addresses: Sequence[str]) -> tuple[str, ...]:
     """Deduplicated, trimmed addresses (validation is the caller's, at the edge)."""
     return tuple(dict.fromkeys(a.strip() for a in addresses if a.strip()))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .fallback import RedisFallback
+from .redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +130,10 @@ class RateLimiter:
 
     async def _take_redis(self, subject: str) -> float:
         if self._script is None:
-            from redis.asyncio import Redis
-
-            self._redis = Redis.from_url(
+            self._redis = redis_client(
                 self.redis_url,
-                socket_timeout=self.redis_timeout_s,
-                socket_connect_timeout=self.redis_timeout_s,
+                connect_timeout_s=self.redis_timeout_s,
+                timeout_s=self.redis_timeout_s,
             )
             self._script = self._redis.register_script(TAKE_SCRIPT)
         answer = await self._script(

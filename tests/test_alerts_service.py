@@ -125,8 +125,8 @@ async def test_the_digest_arrives_with_html_and_text_parts(
         alert_settings,
         smtp_host="127.0.0.1",
         smtp_port=port,
-        alert_email_to="ops@shop.example, boss@shop.example",
-        alert_email_min_severity="HIGH",
+        alert_email_to=("ops@shop.example", "boss@shop.example"),
+        alert_email_min_severity=Severity.HIGH,
     )
     runtime = await Runtime.start(settings, standin=standin)
     try:
@@ -160,7 +160,7 @@ async def test_a_failing_mail_server_never_breaks_the_check(
         smtp_port=free_port(),  # nobody listens
         mail_retries=1,
         mail_backoff_s=0,
-        alert_email_to="ops@shop.example",
+        alert_email_to=("ops@shop.example",),
     )
     runtime = await Runtime.start(settings, standin=standin)
     try:

@@ -581,3 +581,35 @@ def test_serve_writes_json_log_lines_with_an_access_line_per_request() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_tracing_without_the_otel_extra_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import salesflow_graphql.extras as extras
+
+    real = extras.installed
+    monkeypatch.setattr(
+        extras, "installed", lambda name: not name.startswith("opentelemetry") and real(name)
+    )
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"SALESFLOW_OTEL_ENABLED": "true"})
+    assert "SALESFLOW_OTEL_ENABLED" in str(caught.value)
+    assert "salesflow-graphql[otel]" in str(caught.value)
+    assert Settings.from_env({}).otel_enabled is False  # tracing off needs nothing
+
+
+def test_without_tracing_the_gateway_never_imports_opentelemetry() -> None:
+    probe = (
+        "import sys\n"
+        "from salesflow_graphql.app import create_app\n"
+        "from salesflow_graphql.config import Settings\n"
+        "create_app(Settings.from_env({}))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'opentelemetry'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALESFLOW_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -21,6 +21,7 @@ from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings
 from salesflow_graphql.jobs import JobStatus, PeriodicContext, service_owner
 from salesflow_graphql.reports.jobs import report_file
+from salesflow_graphql.reports.schedule import parse_report_schedules
 from salesflow_graphql.runtime import Runtime
 
 GENERATE = """mutation($input: ReportInput!) {
@@ -269,8 +270,10 @@ async def test_a_scheduled_report_is_generated_and_mailed_once_per_tick(runtime,
         settings,
         smtp_host="127.0.0.1",
         smtp_port=port,
-        report_schedules='[{"cron": "0 7 * * 1", "kind": "SALES", "format": "XLSX", '
-        '"recipients": ["owner@shop.example"], "days": 7}]',
+        report_schedules=parse_report_schedules(
+            '[{"cron": "0 7 * * 1", "kind": "SALES", "format": "XLSX", '
+            '"recipients": ["owner@shop.example"], "days": 7}]'
+        ),
     )
     runtime.settings = runtime.mailer.settings = scheduled
     from salesflow_graphql.jobs import JobRegistry

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import UpstreamUnavailable
+from ..redis_clients import redis_client
 from .model import Alert
 
 KEY_PREFIX = "salesflow:alerts:{ledger}:"  # one hash slot: the script's keys live together
@@ -148,10 +149,8 @@ class RedisAlertLedger(AlertLedger):
     """The ledger shared by every replica and worker: Lua claims and a Redis lock."""
 
     def __init__(self, redis_url: str, cooldown_days: int, retention_days: int) -> None:
-        from redis.asyncio import Redis
-
         super().__init__(cooldown_days, retention_days)
-        self.redis: Any = Redis.from_url(redis_url, socket_connect_timeout=2.0, socket_timeout=5.0)
+        self.redis: Any = redis_client(redis_url)
         self._claim = self.redis.register_script(_CLAIM)
         self._release = self.redis.register_script(_RELEASE)
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from ..config import Settings
-from ..mail import Mail, Mailer, MailFailed, recipients
+from ..mail import Mail, Mailer, MailFailed
 from .model import Alert, Severity
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,8 @@ class AlertDigest:
 
     def __init__(self, settings: Settings, mailer: Mailer) -> None:
         self.mailer = mailer
-        self.to = recipients(settings.alert_email_to.split(","))
-        self.min_severity = Severity(settings.alert_email_min_severity.upper())
+        self.to = settings.alert_email_to
+        self.min_severity = settings.alert_email_min_severity
         self.public_url = settings.public_url
 
     async def send(self, alerts: Sequence[Alert]) -> int:

@@ -30,7 +30,6 @@ Off (``off``): a hash without a document is answered ``PERSISTED_QUERY_NOT_SUPPO
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,8 +42,8 @@ from ..cache import MISS, Cache, Codec, Typed
 from ..config import Settings
 from ..edge.envelope import Refusal
 from ..errors import ErrorCode
+from ..manifests import APOLLO_MANIFEST_FORMAT, load_manifest
 
-APOLLO_MANIFEST_FORMAT = "apollo-persisted-query-manifest"
 #: The in-process store of automatic persisted queries holds at most this many characters.
 MEMORY_MAX_CHARS = 8 * 1024 * 1024
 #: A persisted document in Redis: its text, checked to be one on the way back.
@@ -53,44 +52,8 @@ DOCUMENT: Codec[str] = Typed(str)
 NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
 
 
-class ManifestError(ValueError):
-    """A trusted-documents manifest that cannot be read."""
-
-
 def sha256_hex(document: str) -> str:
     return hashlib.sha256(document.encode()).hexdigest()
-
-
-def load_manifest(path: str | Path) -> dict[str, str]:
-    """A manifest's documents by id (Apollo's format or GraphQL Code Generator's)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ManifestError(f"{path}: cannot read it as JSON ({exc})") from None
-    if isinstance(data, dict) and data.get("format") == APOLLO_MANIFEST_FORMAT:
-        operations = data.get("operations")
-        if data.get("version") != 1 or not isinstance(operations, list):
-            raise ManifestError(
-                f"{path}: an Apollo manifest of version 1 with a list of operations"
-            )
-        found = {}
-        for operation in operations:
-            if not (
-                isinstance(operation, dict)
-                and isinstance(operation.get("id"), str)
-                and isinstance(operation.get("body"), str)
-            ):
-                raise ManifestError(f"{path}: every operation needs a string id and body")
-            found[operation["id"]] = operation["body"]
-        return found
-    if isinstance(data, dict) and all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
-        return dict(data)  # GraphQL Code Generator: {"<hash>": "<document>"}
-    raise ManifestError(
-        f"{path}: neither an Apollo persisted-query manifest nor a persisted-documents "
-        'JSON object ({"<hash>": "<document>"})'
-    )
 
 
 def _plain_id(document_id: str) -> str:

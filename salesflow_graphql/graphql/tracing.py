@@ -4,7 +4,7 @@ Strawberry's :class:`OpenTelemetryExtension` records an operation span (with
 the document as ``query``) and a span per resolver (with its arguments as
 ``graphql.param.<name>``). Arguments can carry what must not leave the
 process: uploaded files, idempotency keys, e-mail recipients, tokens,
-passwords. :class:`RedactingOpenTelemetryExtension` replaces them:
+passwords. The extension of :func:`redacting_extension` replaces them:
 
 - an argument, or an input field at any depth, whose name says it is secret
   or personal (:data:`SENSITIVE_NAME_PARTS`) becomes ``[redacted]``;
@@ -18,6 +18,7 @@ Spans go to the process's tracer provider (see :mod:`salesflow_graphql.otel`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Generator, Mapping
 from contextlib import suppress
 from typing import Any
@@ -34,7 +35,6 @@ from graphql import (
     visit,
 )
 from strawberry.extensions import LifecycleStep
-from strawberry.extensions.tracing import OpenTelemetryExtension
 
 from ..config import Settings
 
@@ -107,30 +107,39 @@ def redacted_document(query: str | None) -> str:
     return print_ast(visit(document, _RedactLiterals()))
 
 
-class RedactingOpenTelemetryExtension(OpenTelemetryExtension):
-    """Strawberry's OpenTelemetry extension with sensitive values kept out of spans."""
+@functools.cache
+def redacting_extension() -> type[Any]:
+    """Strawberry's OpenTelemetry extension with sensitive values kept out of spans.
 
-    def filter_resolver_args(
-        self, args: dict[str, Any], info: GraphQLResolveInfo
-    ) -> dict[str, Any]:
-        return redact_arguments(args)
+    Built on first use: Strawberry's extension imports OpenTelemetry (the
+    ``otel`` extra), which a gateway without tracing never loads.
+    """
+    from strawberry.extensions.tracing import OpenTelemetryExtension
 
-    def on_operation(self) -> Generator[None, None, None]:
-        operation = super().on_operation()
-        next(operation)  # the operation span is open, with the raw document on it
-        span = self._span_holder[LifecycleStep.OPERATION]
-        span.set_attribute("query", redacted_document(self.execution_context.query))
-        state = getattr(self.execution_context.context, "state", None)
-        request_id = getattr(state, "request_id", None)
-        if request_id:
-            span.set_attribute("salesflow.request_id", request_id)
-        try:
-            yield
-        finally:
-            with suppress(StopIteration):
-                next(operation)  # names and ends the span, also when the operation failed
+    class RedactingOpenTelemetryExtension(OpenTelemetryExtension):
+        def filter_resolver_args(
+            self, args: dict[str, Any], info: GraphQLResolveInfo
+        ) -> dict[str, Any]:
+            return redact_arguments(args)
+
+        def on_operation(self) -> Generator[None, None, None]:
+            operation = super().on_operation()
+            next(operation)  # the operation span is open, with the raw document on it
+            span = self._span_holder[LifecycleStep.OPERATION]
+            span.set_attribute("query", redacted_document(self.execution_context.query))
+            state = getattr(self.execution_context.context, "state", None)
+            request_id = getattr(state, "request_id", None)
+            if request_id:
+                span.set_attribute("salesflow.request_id", request_id)
+            try:
+                yield
+            finally:
+                with suppress(StopIteration):
+                    next(operation)  # names and ends the span, also when the operation failed
+
+    return RedactingOpenTelemetryExtension
 
 
 def tracing_extensions(settings: Settings) -> list[Any]:
     """The schema extensions of tracing: none unless ``SALESFLOW_OTEL_ENABLED``."""
-    return [RedactingOpenTelemetryExtension] if settings.otel_enabled else []
+    return [redacting_extension()] if settings.otel_enabled else []

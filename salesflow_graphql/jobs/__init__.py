@@ -51,6 +51,7 @@ Registering background work (how a capability adds its own, e.g. alerts)
       asyncio task, both from the same :class:`Schedule`; nothing else changes.
 """
 
+from ..cron import Schedule
 from .model import JobOwner, JobRecord, JobStatus, is_job_id, new_job_id
 from .registry import (
     JobProvider,
@@ -64,7 +65,6 @@ from .registry import (
     service_owner,
 )
 from .runner import ArqRunner, InProcessRunner, JobRunner, create_job_runner
-from .schedule import Schedule
 
 __all__ = [
     "ArqRunner",

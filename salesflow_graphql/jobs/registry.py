@@ -12,15 +12,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..auth import Role, mint_access_token
+from ..cron import Schedule
 from .model import JobOwner, JobRecord
-from .schedule import Schedule
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from .runner import JobRunner
     from .store import JobStore
 
 #: The identity periodic jobs act as toward Java (a USER unless the job asks for more).
@@ -73,12 +72,20 @@ class TaskContext:
         return job_token(self.services.settings, self.job.owner)
 
 
+class JobSubmitter(Protocol):
+    """What a periodic job sees of the runner (``runner.JobRunner`` is one): its store, submit."""
+
+    store: JobStore
+
+    async def submit(self, record: JobRecord, *, max_open: int | None = None) -> JobRecord: ...
+
+
 @dataclass
 class PeriodicContext:
     """What a periodic job sees at one tick."""
 
     services: Any
-    runner: JobRunner
+    runner: JobSubmitter
     scheduled_at: datetime
     owner: JobOwner = field(default_factory=service_owner)
 

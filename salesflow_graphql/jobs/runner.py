@@ -29,6 +29,7 @@ from arq.jobs import serialize_job
 
 from ..config import Settings
 from ..errors import RateLimited
+from ..redis_clients import arq_client
 from .execution import Retry, run_attempt
 from .model import JobRecord
 from .registry import JobRegistry, PeriodicContext, PeriodicJob, service_owner
@@ -163,14 +164,8 @@ class ArqRunner(JobRunner):
     mode = "arq"
 
     def __init__(self, settings: Settings, registry: JobRegistry) -> None:
-        from arq.connections import ArqRedis
-        from redis.asyncio import ConnectionPool
-
         assert settings.redis_url is not None
-        # No socket read timeout: the pub/sub connection blocks by design. Each
-        # store operation has its own deadline instead.
-        pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=2.0)
-        self.redis = ArqRedis(pool, default_queue_name=QUEUE_NAME)
+        self.redis = arq_client(settings.redis_url, QUEUE_NAME)
         super().__init__(
             settings,
             registry,

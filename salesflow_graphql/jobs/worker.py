@@ -32,11 +32,11 @@ from datetime import datetime
 from typing import Any
 
 import arq
-from arq.connections import RedisSettings
 from redis.exceptions import RedisError
 
 from ..config import Settings
 from ..errors import UpstreamUnavailable
+from ..redis_clients import arq_settings, redis_client
 from .execution import Retry, max_attempts, retry_delay, run_attempt
 from .lease import Lease
 from .registry import PeriodicJob
@@ -107,7 +107,7 @@ def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> ar
     worker = arq.Worker(
         functions=[function],
         cron_jobs=[_cron(job, runner, services) for job in runner.registry.periodic.values()],
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        redis_settings=arq_settings(settings.redis_url),
         queue_name=QUEUE_NAME,
         max_jobs=settings.job_concurrency,
         job_timeout=settings.job_timeout_s + GRACE_S,
@@ -145,11 +145,14 @@ def _cron(job: PeriodicJob, runner: JobRunner, services: Any) -> Any:
     )
 
 
-async def serve(settings: Settings) -> None:
-    """Run a worker until SIGINT/SIGTERM: the Runtime's services, arq, then a clean close."""
-    from ..runtime import Runtime  # the worker is an entry point: it may wire everything
+async def serve(runtime: Any) -> None:
+    """Run a worker for ``runtime`` until SIGINT/SIGTERM, then close the queue connection.
 
-    runtime = await Runtime.start(settings)
+    ``runtime`` is the process's started Runtime (its ``settings``, ``jobs`` and
+    services), which the entry point (``cli``) wires and closes: this adapter
+    imports nothing of the layers above it.
+    """
+    settings = runtime.settings
     forecasts = getattr(runtime, "forecasts", None)
     if forecasts is not None:
         forecasts.warm_up()  # FULL reports train a forecast: start its processes now
@@ -174,7 +177,6 @@ async def serve(settings: Settings) -> None:
             await worker.close()
         except (RedisError, OSError) as exc:  # Redis down at shutdown: nothing more to tidy
             log.warning("worker: closing the queue connection failed: %s", exc)
-        await runtime.close()
 
 
 async def _redis_answers(redis: Any, *, until: float) -> bool:
@@ -212,10 +214,8 @@ async def _poll_through_outages(worker: arq.Worker) -> None:
 
 async def healthy(settings: Settings) -> bool:
     """True when some worker refreshed arq's health-check key lately (``worker --check``)."""
-    from redis.asyncio import Redis
-
     assert settings.redis_url is not None
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    client = redis_client(settings.redis_url, timeout_s=2)
     try:
         return bool(await client.exists(QUEUE_NAME + ":health-check"))
     except Exception as exc:

@@ -27,6 +27,7 @@ from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
+from ..addresses import valid_address
 from ..analytics.periods import DateRange, validated_range, window_ending
 from ..config import Settings
 from ..errors import BadUserInput
@@ -43,11 +44,11 @@ from ..jobs import (
     new_job_id,
 )
 from ..jobs.model import utc_now
-from ..mail import Attachment, Mail, MailFailed, recipients, valid_address
+from ..mail import Attachment, Mail, MailFailed, recipients
 from ..sor.loaders import Loaders
 from . import formatting as fmt
 from .model import ReportFormat, ReportKind, ReportRequest
-from .schedule import ScheduledReport, parse_report_schedules
+from .schedule import ScheduledReport
 
 log = logging.getLogger(__name__)
 
@@ -272,9 +273,7 @@ def register_report_jobs(registry: JobRegistry, settings: Settings) -> None:
             "reports.retention", Schedule.cron("17 * * * *"), run=purge_reports, timeout_s=300
         )
     )
-    for entry in parse_report_schedules(
-        settings.report_schedules, max_days=settings.max_range_days
-    ):
+    for entry in settings.report_schedules:
         registry.add_periodic(
             PeriodicJob(entry.name, entry.schedule, run=_scheduled(entry), timeout_s=60)
         )

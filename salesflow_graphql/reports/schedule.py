@@ -27,9 +27,9 @@ from typing import TypeVar
 
 import orjson
 
+from ..addresses import valid_address
 from ..analytics.periods import DateRange
-from ..jobs.schedule import Schedule
-from ..mail import valid_address
+from ..cron import Schedule
 from .model import ReportFormat, ReportKind
 
 _KEYS = {"cron", "kind", "format", "recipients", "days"}
