@@ -55,7 +55,6 @@ from salesflow_graphql.reports.model import ReportContent, ReportFormat, ReportK
 from salesflow_graphql.reports.pdf import render_pdf
 from salesflow_graphql.reports.xlsx import render_xlsx
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.loaders import Loaders
 
 GOAL_S = 2.0
 RENDERERS: dict[ReportFormat, Callable[[ReportContent], bytes]] = {
@@ -78,19 +77,19 @@ async def bench_generation(runtime: Runtime, token: str, quick: bool) -> list[di
             request = ReportRequest(ReportKind.FULL, report_format, _period(runtime.settings, days))
             runtime.cache.local.clear()  # cold: nothing fetched, computed or trained
             started = time.perf_counter()
-            report = await runtime.reports.generate_report(Loaders(runtime.source, token), request)
+            report = await runtime.reports.generate_report(runtime.source.reading(token), request)
             cold = time.perf_counter() - started
             runtime.cache.local.clear()
             await _open_dashboard(runtime, token)
             started = time.perf_counter()
-            await runtime.reports.generate_report(Loaders(runtime.source, token), request)
+            await runtime.reports.generate_report(runtime.source.reading(token), request)
             after_dashboard = time.perf_counter() - started
             await _forget_all_but_forecasts(runtime)  # the usual case: trained earlier today
             started = time.perf_counter()
-            await runtime.reports.generate_report(Loaders(runtime.source, token), request)
+            await runtime.reports.generate_report(runtime.source.reading(token), request)
             trained = time.perf_counter() - started
             started = time.perf_counter()
-            await runtime.reports.generate_report(Loaders(runtime.source, token), request)
+            await runtime.reports.generate_report(runtime.source.reading(token), request)
             warm = time.perf_counter() - started
             render = RENDERERS[report_format]
             render_times = []
@@ -171,12 +170,12 @@ async def _open_dashboard(runtime: Runtime, token: str) -> None:
     from salesflow_graphql.forecast.series import ForecastLevel, ForecastMetric
     from salesflow_graphql.forecast.service import ForecastRequest
 
-    loaders = Loaders(runtime.source, token)
+    data = runtime.source.reading(token)
     card = ForecastRequest(ForecastLevel.TOTAL, None, ForecastMetric.REVENUE, 14, 365, 0.9)
     await asyncio.gather(
-        runtime.sales_analytics.compute_sales_analytics(loaders),
-        runtime.stock_analytics.compute_stock_analytics(loaders, 30, 7),
-        runtime.forecasts.generate_forecast(loaders, card),
+        runtime.sales_analytics.compute_sales_analytics(data),
+        runtime.stock_analytics.compute_stock_analytics(data, 30, 7),
+        runtime.forecasts.generate_forecast(data, card),
     )
 
 
@@ -230,10 +229,8 @@ async def bench_responsiveness(runtime: Runtime, token: str, quick: bool) -> lis
     seconds = 0.75 if quick else 5.0
     days = 30 if quick else 365
     request = ReportRequest(ReportKind.FULL, ReportFormat.PDF, _period(runtime.settings, days))
-    loaders = Loaders(runtime.source, token)
-    content = await runtime.reports.generate_sales_stock_report(
-        loaders, request.kind, request.range
-    )
+    data = runtime.source.reading(token)
+    content = await runtime.reports.generate_sales_stock_report(data, request.kind, request.range)
     results = []
     async with _serving(create_app(runtime=runtime)) as url:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -247,7 +244,7 @@ async def bench_responsiveness(runtime: Runtime, token: str, quick: bool) -> lis
                         render_pdf(content)  # blocks the loop: what the gateway must not do
                         await asyncio.sleep(0)
                     else:
-                        await runtime.reports.generate_report(loaders, request)  # cached data
+                        await runtime.reports.generate_report(data, request)  # cached data
                     renders += 1
 
             for label, mode in (
@@ -313,7 +310,7 @@ async def _main(quick: bool) -> dict[str, Any]:
             for days in (30,) if quick else (30, 365):
                 for report_format in (ReportFormat.PDF, ReportFormat.XLSX):
                     warm_up = ReportRequest(ReportKind.FULL, report_format, _period(settings, days))
-                    await runtime.reports.generate_report(Loaders(runtime.source, token), warm_up)
+                    await runtime.reports.generate_report(runtime.source.reading(token), warm_up)
             print(
                 "\nwarm-up (forecast processes start, first reports, the stand-in renders its "
                 f"JSON once): {time.perf_counter() - started:.1f} s"

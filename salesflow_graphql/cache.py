@@ -24,7 +24,7 @@ data carry the data *generation* in their key. After a committed import,
 :meth:`Cache.invalidate` increments it in Redis and publishes it; every
 replica's listener adopts it and drops its local entries of other generations
 at once, so the next request on any replica reads what Java holds now. A
-request pins the generation it started with (``sor.loaders``), so that no
+request pins the generation it started with (``sor.reading``), so that no
 answer mixes data from before and after a write. Without Redis, the
 generation is this process's counter.
 

@@ -26,6 +26,7 @@ from .mail import Mailer
 from .ratelimit import RateLimiter
 from .reports.jobs import register_report_jobs
 from .reports.service import ReportService
+from .services import Services
 from .signing import LinkSigner
 from .sor.client import JavaClient
 from .sor.source import SystemOfRecord
@@ -58,6 +59,8 @@ class Runtime:
     reports: ReportService
     alerts: BusinessAlertService
     rate_limiter: RateLimiter
+    #: What jobs and plain-HTTP routes use (the same objects as above, no GraphQL).
+    services: Services
     standin: StandIn | None = None
 
     @classmethod
@@ -91,6 +94,17 @@ class Runtime:
         jobs = create_job_runner(settings, build_registry(JOB_PROVIDERS, settings))
         mailer = Mailer(settings)
         alerts = BusinessAlertService.create(settings, mailer)
+        reports = ReportService(settings, sales_analytics, stock_analytics, forecasts)
+        services = Services(
+            settings=settings,
+            source=source,
+            reports=reports,
+            alerts=alerts,
+            jobs=jobs,
+            files=files,
+            mailer=mailer,
+            signer=signer,
+        )
         log.info(
             "gateway wired: system of record %s, cache %s, jobs %s",
             "embedded stand-in" if standin is not None else client.base_url,
@@ -110,12 +124,13 @@ class Runtime:
             files=files,
             imports=ExcelImportService(settings, source, cache, files, signer),
             jobs=jobs,
-            reports=ReportService(settings, sales_analytics, stock_analytics, forecasts),
+            reports=reports,
             alerts=alerts,
             standin=standin,
             rate_limiter=RateLimiter.from_settings(settings),
+            services=services,
         )
-        await jobs.start(runtime)
+        await jobs.start(services)
         return runtime
 
     async def close(self) -> None:

@@ -19,10 +19,10 @@ from salesflow_graphql.alerts.jobs import ANOMALY_JOB, register_alert_jobs
 from salesflow_graphql.alerts.model import AlertKind, Severity
 from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings, SettingsError
+from salesflow_graphql.datasource import DataSource
 from salesflow_graphql.jobs import JobRegistry, build_registry
 from salesflow_graphql.jobs.runner import run_periodic
 from salesflow_graphql.runtime import JOB_PROVIDERS, Runtime
-from salesflow_graphql.sor.loaders import Loaders
 from salesflow_graphql.sor.standin import DemoShop, StandIn
 
 
@@ -39,9 +39,9 @@ def alert_settings(settings: Settings) -> Settings:
     )
 
 
-def _loaders(runtime: Runtime) -> Loaders:
+def _data(runtime: Runtime) -> DataSource:
     token = mint_access_token(runtime.settings.jwt_secret, Role.ADMIN, username="adam")
-    return Loaders(runtime.source, token)
+    return runtime.services.data(token)
 
 
 class _Inbox:
@@ -73,7 +73,7 @@ async def alert_runtime(alert_settings: Settings, standin: StandIn) -> AsyncIter
 async def test_a_check_raises_the_planted_anomalies_once(
     alert_runtime: Runtime, demo_shop: DemoShop
 ) -> None:
-    run = await alert_runtime.alerts.check_and_notify_anomalies(_loaders(alert_runtime))
+    run = await alert_runtime.alerts.check_and_notify_anomalies(_data(alert_runtime))
     raised = {(a.kind, a.subject, a.date) for a in run.alerts}
     for planted in demo_shop.planted_anomalies:
         kind = AlertKind.SALES_SPIKE if planted.kind == "spike" else AlertKind.SALES_DROP
@@ -83,7 +83,7 @@ async def test_a_check_raises_the_planted_anomalies_once(
     assert ids == sorted(ids, key=_key)
     assert run.notified == 0  # no recipients configured
 
-    again = await alert_runtime.alerts.check_and_notify_anomalies(_loaders(alert_runtime))
+    again = await alert_runtime.alerts.check_and_notify_anomalies(_data(alert_runtime))
     assert again.alerts == [] and again.found == run.found
     recent = await alert_runtime.alerts.recent_alerts(500, Severity.LOW)
     assert len(recent) == len(run.alerts)
@@ -97,7 +97,7 @@ def _key(alert_id: str) -> tuple[int, int]:
 async def test_a_product_running_out_of_stock_alerts_on_the_next_check(
     alert_runtime: Runtime, standin: StandIn, demo_shop: DemoShop
 ) -> None:
-    await alert_runtime.alerts.check_and_notify_anomalies(_loaders(alert_runtime))
+    await alert_runtime.alerts.check_and_notify_anomalies(_data(alert_runtime))
     seller = next(a.sku for a in demo_shop.planted_anomalies if a.kind == "spike" and a.sku)
     admin = mint_access_token(alert_runtime.settings.jwt_secret, Role.ADMIN)
     async with httpx.AsyncClient(
@@ -110,7 +110,7 @@ async def test_a_product_running_out_of_stock_alerts_on_the_next_check(
         answer = await java.put(f"/products/by-sku/{seller}", json={**product, "stockQuantity": 0})
         assert answer.status_code == 200, answer.text
 
-    run = await alert_runtime.alerts.check_and_notify_anomalies(_loaders(alert_runtime))
+    run = await alert_runtime.alerts.check_and_notify_anomalies(_data(alert_runtime))
     (stockout,) = [a for a in run.alerts if a.subject == seller]
     assert stockout.kind is AlertKind.STOCKOUT and stockout.observed == 0
     assert stockout.product is not None and stockout.product.stock_quantity == 0
@@ -130,7 +130,7 @@ async def test_the_digest_arrives_with_html_and_text_parts(
     )
     runtime = await Runtime.start(settings, standin=standin)
     try:
-        run = await runtime.alerts.check_and_notify_anomalies(_loaders(runtime))
+        run = await runtime.alerts.check_and_notify_anomalies(_data(runtime))
     finally:
         await runtime.close()
     serious = [a for a in run.alerts if a.severity.at_least(Severity.HIGH)]
@@ -164,7 +164,7 @@ async def test_a_failing_mail_server_never_breaks_the_check(
     )
     runtime = await Runtime.start(settings, standin=standin)
     try:
-        run = await runtime.alerts.check_and_notify_anomalies(_loaders(runtime))
+        run = await runtime.alerts.check_and_notify_anomalies(_data(runtime))
     finally:
         await runtime.close()
     assert run.alerts and run.notified == 0
@@ -189,7 +189,7 @@ async def test_two_runtimes_on_one_redis_do_not_double_alert(
     ]
     try:
         runs = await asyncio.gather(
-            *(r.alerts.check_and_notify_anomalies(_loaders(r)) for r in replicas)
+            *(r.alerts.check_and_notify_anomalies(_data(r)) for r in replicas)
         )
         raised = [a for run in runs for a in run.alerts]
         keys = [(a.kind, a.subject, a.date) for a in raised]
@@ -249,7 +249,9 @@ async def test_a_scheduled_tick_runs_a_check_with_the_scheduler_identity(
         registry = build_registry(
             JOB_PROVIDERS, dataclasses.replace(alert_settings, alert_check_interval_minutes=5)
         )
-        await run_periodic(registry.periodic[ANOMALY_JOB], runtime.jobs, runtime, datetime.now())
+        await run_periodic(
+            registry.periodic[ANOMALY_JOB], runtime.jobs, runtime.services, datetime.now()
+        )
         assert await runtime.alerts.recent_alerts(5, Severity.LOW)
     finally:
         await runtime.close()
@@ -278,7 +280,7 @@ async def test_with_redis_the_check_is_a_unique_arq_cron_job_of_the_workers(
     settings = dataclasses.replace(redis_settings, alert_check_interval_minutes=15)
     runtime = await Runtime.start(settings, standin=standin)
     try:
-        worker = build_worker(runtime.jobs, runtime, burst=True)
+        worker = build_worker(runtime.jobs, runtime.services, burst=True)
         (cron,) = [c for c in worker.cron_jobs if c.name == f"cron:{ANOMALY_JOB}"]
         assert cron.unique and cron.minute == {0, 15, 30, 45}
         await worker.close()

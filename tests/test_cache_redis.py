@@ -25,7 +25,6 @@ from salesflow_graphql.config import Settings
 from salesflow_graphql.metrics import CACHE_FALLBACKS
 from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.sor.frames import SALES_WINDOW_CODEC, SalesWindow
-from salesflow_graphql.sor.loaders import Loaders
 from salesflow_graphql.sor.standin import StandIn
 
 REDIS_URL = shared_redis_url(15)
@@ -79,7 +78,7 @@ async def test_a_sales_window_round_trips_through_redis_as_arrow(
 
 async def test_analytics_round_trip_typed(runtime: Runtime, user_token: str) -> None:
     answer = await runtime.sales_analytics.compute_sales_analytics(
-        Loaders(runtime.source, user_token)
+        runtime.source.reading(user_token)
     )
     dated = (123.5, answer)
     assert SALES_CODEC.decode(SALES_CODEC.encode(dated)) == dated

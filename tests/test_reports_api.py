@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
@@ -50,6 +52,13 @@ async def _generate(gateway, token: str, **report_input: Any) -> dict[str, Any]:
     answer = await graphql(gateway, GENERATE, token, {"input": report_input})
     assert "errors" not in answer, answer
     return answer["data"]["generateReport"]
+
+
+@contextlib.asynccontextmanager
+async def _gateway(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield client
 
 
 async def _finished(gateway, token: str, job_id: str) -> dict[str, Any]:
@@ -197,14 +206,19 @@ def smtp() -> Any:
     controller.stop()
 
 
-async def test_email_to_delivers_the_file_as_an_attachment(gateway, user_token, runtime, smtp):
+async def test_email_to_delivers_the_file_as_an_attachment(started, user_token, smtp):
     inbox, port = smtp
-    runtime.settings = runtime.mailer.settings = dataclasses.replace(
-        runtime.settings,
-        smtp_host="127.0.0.1",
-        smtp_port=port,
-        public_url="https://salesflow.example",
-    )
+    async with (
+        started(
+            smtp_host="127.0.0.1", smtp_port=port, public_url="https://salesflow.example"
+        ) as runtime,
+        _gateway(runtime) as gateway,
+    ):
+        runtime.reports.forecasts = None
+        await _delivers_the_file_as_an_attachment(gateway, user_token, inbox)
+
+
+async def _delivers_the_file_as_an_attachment(gateway, user_token, inbox) -> None:
     job = await _generate(
         gateway, user_token, kind="SALES", format="PDF", emailTo=["boss@shop.example"]
     )
@@ -285,7 +299,7 @@ async def test_a_scheduled_report_is_generated_and_mailed_once_per_tick(runtime,
     assert str(job.schedule) == "0 7 * * 1"
     tick = datetime(2025, 6, 9, 5, 0, tzinfo=UTC)
     context = PeriodicContext(
-        services=runtime, runner=runtime.jobs, scheduled_at=tick, owner=service_owner()
+        services=runtime.services, runner=runtime.jobs, scheduled_at=tick, owner=service_owner()
     )
     await job.run(context)
     await job.run(context)  # the same tick again (a second worker, a retry): no second report

@@ -146,7 +146,7 @@ async def test_a_file_removed_by_retention_is_gone(gateway, user_token, runtime)
     old = time.time() - 8 * 86400
     os.utime(stored, (old, old))
     purge = runtime.jobs.registry.periodic["reports.retention"]
-    await run_periodic(purge, runtime.jobs, runtime, record.created_at)
+    await run_periodic(purge, runtime.jobs, runtime.services, record.created_at)
     assert not stored.exists()
     assert (await gateway.get(job["downloadUrl"])).status_code in (404, 410)
 

@@ -19,7 +19,6 @@ from salesflow_graphql.forecast.series import ForecastLevel, ForecastMetric
 from salesflow_graphql.forecast.service import ForecastRequest
 from salesflow_graphql.reports.model import ReportKind
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.loaders import Loaders
 
 KPIS = """query($range: DateRangeInput) {
   salesAnalytics(range: $range) {
@@ -263,10 +262,10 @@ async def test_a_full_report_fetches_each_window_once_and_reuses_the_dashboards(
         return [r.query for r in standin.requests if r.path == "/sales/history"]
 
     card = ForecastRequest(ForecastLevel.TOTAL, None, ForecastMetric.REVENUE, 14, 365, 0.9)
-    trained = await runtime.forecasts.generate_forecast(Loaders(runtime.source, user_token), card)
+    trained = await runtime.forecasts.generate_forecast(runtime.source.reading(user_token), card)
     assert history_calls() == ["days=365"]
     report = await runtime.reports.generate_sales_stock_report(
-        Loaders(runtime.source, user_token), ReportKind.FULL, period
+        runtime.source.reading(user_token), ReportKind.FULL, period
     )
     assert history_calls() == ["days=365", "days=1095"], "one fetch; the dashboard's year reused"
     assert report.forecast is not None and report.stock is not None

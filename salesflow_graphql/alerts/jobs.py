@@ -18,7 +18,7 @@ import logging
 from ..auth import Role
 from ..config import Settings
 from ..jobs import JobRegistry, PeriodicContext, PeriodicJob, Schedule
-from ..sor.loaders import Loaders
+from ..services import Services
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,10 @@ def register_alert_jobs(registry: JobRegistry, settings: Settings) -> None:
     )
 
 
-async def scheduled_check(context: PeriodicContext) -> None:
+async def scheduled_check(context: PeriodicContext[Services]) -> None:
     """One tick: a check with the scheduler's own (ADMIN) token toward Java."""
-    runtime = context.services
-    loaders = Loaders(runtime.source, context.access_token())
-    run = await runtime.alerts.check_and_notify_anomalies(loaders)
+    services = context.services
+    run = await services.alerts.check_and_notify_anomalies(services.data(context.access_token()))
     log.info(
         "scheduled anomaly check (due %s): %d new alert(s)",
         context.scheduled_at.isoformat(timespec="minutes"),

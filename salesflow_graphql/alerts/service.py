@@ -3,7 +3,7 @@
 One check, under the ledger's check lock (one at a time across replicas):
 
 1. read the sales of the scanned days plus their 8-week baselines, the
-   catalogue and the inventory through the caller's loaders (cached like every
+   catalogue and the inventory from the caller's data source (cached like every
    other read of Java);
 2. run the pure detection (:mod:`.detection`) in a worker thread;
 3. claim each finding in the ledger (dedup and cooldown) and publish the new
@@ -24,9 +24,9 @@ from prometheus_client import Counter, Histogram
 
 from ..bus import AlertBus, create_alert_bus
 from ..config import Settings
+from ..datasource import DataSource
 from ..mail import Mailer
 from ..metrics import ALERTS_RAISED, REGISTRY
-from ..sor.loaders import Loaders
 from .dedup import AlertLedger, Claim, create_alert_ledger
 from .detection import DetectionRules, detect_anomalies, history_days
 from .digest import AlertDigest
@@ -79,13 +79,13 @@ class BusinessAlertService:
             AlertDigest(settings, mailer),
         )
 
-    async def check_and_notify_anomalies(self, loaders: Loaders) -> AnomalyRun:
+    async def check_and_notify_anomalies(self, data: DataSource) -> AnomalyRun:
         """One check now: the alerts it newly raised, published and e-mailed."""
         started_at = datetime.now(UTC)
         started = time.perf_counter()
         try:
             async with self.ledger.check_lock(self.settings.alert_check_timeout_s):
-                checked, found, raised, suppressed = await self._check(loaders)
+                checked, found, raised, suppressed = await self._check(data)
         except Exception:
             CHECKS.labels("error").inc()
             raise
@@ -112,12 +112,12 @@ class BusinessAlertService:
             duration_s=duration,
         )
 
-    async def _check(self, loaders: Loaders) -> tuple[int, int, list[Alert], int]:
+    async def _check(self, data: DataSource) -> tuple[int, int, list[Alert], int]:
         scan_days = self.settings.alert_scan_window_days
-        today = loaders.today()
+        today = data.today()
         first_day = today - timedelta(days=history_days(scan_days) - 1)
         window, catalogue, inventory = await asyncio.gather(
-            loaders.sales_since(first_day), loaders.catalogue(), loaders.inventory()
+            data.sales_since(first_day), data.catalogue(), data.inventory()
         )
         detection = await asyncio.to_thread(
             detect_anomalies,

@@ -1,4 +1,4 @@
-"""Analytics services: fetch through the request's loaders, compute off the loop, cache.
+"""Analytics services: read a ``DataSource``, compute off the loop, cache.
 
 The pure computation lives in :mod:`.sales` and :mod:`.stock`; these classes
 only validate arguments, gather the frames, run the computation in a worker
@@ -7,9 +7,9 @@ the answer does not depend on the caller's role).
 
 A cached result remembers when its Java data was fetched: it is fresh only for
 what is left of that data's TTL (then served stale while one refresh runs, see
-``cache``), and tells the request's loaders its age, so the response cache
+``cache``), and tells the data source its age, so that a response cache
 above never keeps an answer longer than its data. Results are filed under the
-request's data generation, so a committed import is seen at once.
+data source's generation, so a committed import is seen at once.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 from ..cache import Cache, Codec, Typed
 from ..config import Settings
+from ..datasource import DataSource
 from ..errors import BadUserInput
-from ..sor.loaders import Loaders
 from .periods import DateRange, Granularity, validated_range, window_ending
 from .sales import SalesAnalytics, compute_sales_analytics
 from .stock import StockAnalytics, compute_stock_analytics
@@ -42,7 +42,7 @@ async def _cached(
     cache: Cache,
     key: str,
     ttl_s: float,
-    loaders: Loaders,
+    data: DataSource,
     compute: Callable[[], Awaitable[Dated[T]]],
     codec: Codec[Any],
 ) -> T:
@@ -53,10 +53,10 @@ async def _cached(
         codec=codec,
         layer="analytics",
         stale=True,
-        generation=loaders.generation,
+        generation=data.generation,
         data_at=lambda dated: dated[0],
     )
-    loaders.observe(data_at)
+    data.observe(data_at)
     return result
 
 
@@ -75,14 +75,14 @@ class SalesAnalyticsService:
 
     async def compute_sales_analytics(
         self,
-        loaders: Loaders,
+        data: DataSource,
         period: DateRange | None = None,
         granularity: Granularity = Granularity.DAY,
         top: int = 10,
     ) -> SalesAnalytics:
         if not 1 <= top <= self.settings.max_top:
             raise BadUserInput(f"top must be between 1 and {self.settings.max_top}", field="top")
-        today = loaders.today()
+        today = data.today()
         if period is None:
             period = window_ending(today, DEFAULT_RANGE_DAYS)
         else:
@@ -95,9 +95,9 @@ class SalesAnalyticsService:
 
         async def compute() -> Dated[SalesAnalytics]:
             window, catalogue, inventory = await asyncio.gather(
-                loaders.sales_since(self.window_start(period)),
-                loaders.catalogue(),
-                loaders.inventory(),
+                data.sales_since(self.window_start(period)),
+                data.catalogue(),
+                data.inventory(),
             )
             data_at = min(window.fetched_at, catalogue.fetched_at, inventory.fetched_at)
             return data_at, await asyncio.to_thread(
@@ -111,7 +111,7 @@ class SalesAnalyticsService:
             )
 
         return await _cached(
-            self.cache, key, self.settings.analytics_ttl_s, loaders, compute, SALES_CODEC
+            self.cache, key, self.settings.analytics_ttl_s, data, compute, SALES_CODEC
         )
 
 
@@ -123,7 +123,7 @@ class StockAnalyticsService:
         self.settings = settings
 
     async def compute_stock_analytics(
-        self, loaders: Loaders, lookback_days: int = 30, lead_time_days: int = 7
+        self, data: DataSource, lookback_days: int = 30, lead_time_days: int = 7
     ) -> tuple[datetime, StockAnalytics]:
         """The analytics and when the stock they describe was read from Java (``asOf``)."""
         if not 1 <= lookback_days <= self.settings.max_lookback_days:
@@ -136,13 +136,13 @@ class StockAnalyticsService:
                 f"leadTimeDays must be between 0 and {self.settings.max_lead_time_days}",
                 field="leadTimeDays",
             )
-        today = loaders.today()
+        today = data.today()
         lookback = window_ending(today, lookback_days)
         key = f"analytics:stock:{today}:{lookback_days}:{lead_time_days}"
 
         async def compute() -> Dated[tuple[datetime, StockAnalytics]]:
             window, catalogue, inventory = await asyncio.gather(
-                loaders.sales_since(lookback.start), loaders.catalogue(), loaders.inventory()
+                data.sales_since(lookback.start), data.catalogue(), data.inventory()
             )
             as_of = datetime.fromtimestamp(catalogue.fetched_at, self.settings.tz)
             data_at = min(window.fetched_at, catalogue.fetched_at, inventory.fetched_at)
@@ -158,5 +158,5 @@ class StockAnalyticsService:
             return data_at, (as_of, result)
 
         return await _cached(
-            self.cache, key, self.settings.analytics_ttl_s, loaders, compute, STOCK_CODEC
+            self.cache, key, self.settings.analytics_ttl_s, data, compute, STOCK_CODEC
         )

@@ -25,10 +25,10 @@ import pandas as pd
 
 from ..cache import Cache, Codec, Typed
 from ..config import Settings
+from ..datasource import DataSource
 from ..errors import BadUserInput, NotFound
 from ..metrics import FORECAST_SECONDS
 from ..processes import ChildPool
-from ..sor.loaders import Loaders
 from . import trainer
 from .series import ForecastLevel, ForecastMetric, UnknownSeries, daily_panel, fingerprint
 from .trainings import Trainings
@@ -77,7 +77,7 @@ class SalesForecastService:
 
     async def generate_forecast(
         self,
-        loaders: Loaders,
+        data: DataSource,
         request: ForecastRequest,
         *,
         user: str | None = None,
@@ -88,11 +88,11 @@ class SalesForecastService:
         ``series_ready`` is set once its data is in and only training (or the cache) is
         left, for a caller with other heavy work to start then."""
         request = self._validated(request)
-        today = loaders.today()
+        today = data.today()
         end = today - timedelta(days=1)
         start = end - timedelta(days=request.history_days - 1)
         window, catalogue, inventory = await asyncio.gather(
-            loaders.sales_since(start), loaders.catalogue(), loaders.inventory()
+            data.sales_since(start), data.catalogue(), data.inventory()
         )
         try:
             panel = await asyncio.to_thread(

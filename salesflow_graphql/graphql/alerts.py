@@ -17,7 +17,6 @@ from strawberry.types import Info
 from ..alerts import model
 from ..alerts.service import MAX_RECENT
 from ..errors import BadUserInput
-from ..sor.loaders import Loaders
 from .permissions import IsAdmin, IsAuthenticated
 from .products import Product
 
@@ -260,7 +259,7 @@ class AlertMutation:
         permission_classes=[IsAdmin],
     )
     async def run_anomaly_check(self, info: Info) -> AnomalyRun:
-        run = await info.context.runtime.alerts.check_and_notify_anomalies(info.context.loaders)
+        run = await info.context.runtime.alerts.check_and_notify_anomalies(info.context.data)
         return AnomalyRun.of(run)
 
 
@@ -289,12 +288,9 @@ class AlertSubscription:
         try:
             async for alert in stream:
                 if alert.severity.at_least(min_severity):
-                    # A socket lives for hours, its loaders would remember the catalogue as it
+                    # A socket lives for hours, its reading would remember the catalogue as it
                     # was at the first alert: each alert reads the product as it is now.
-                    context = info.context
-                    context.loaders = context.state.loaders = Loaders(
-                        context.runtime.source, context.principal.token
-                    )
+                    info.context.read_anew(info.context.principal.token)
                     yield Alert.of(alert)
         finally:
             await stream.aclose()

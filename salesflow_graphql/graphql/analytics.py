@@ -317,7 +317,7 @@ class AnalyticsQuery:
                 range.start, range.end, max_days=ctx.runtime.settings.max_range_days, comparisons=2
             )
         result = await ctx.runtime.sales_analytics.compute_sales_analytics(
-            ctx.loaders, period, granularity, top
+            ctx.data, period, granularity, top
         )
         return SalesAnalytics.of(result)
 
@@ -337,6 +337,6 @@ class AnalyticsQuery:
     ) -> StockAnalytics:
         ctx = info.context
         as_of, result = await ctx.runtime.stock_analytics.compute_stock_analytics(
-            ctx.loaders, lookback_days, lead_time_days
+            ctx.data, lookback_days, lead_time_days
         )
         return StockAnalytics.of(as_of, result)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import Principal
 from ..errors import Unauthenticated
-from ..sor.loaders import Loaders
+from ..sor.reading import Reading
+from .loaders import Loaders
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -23,22 +24,37 @@ class RequestState:
     cacheable: bool = False
     #: Cleared by any resolver whose answer depends on who asks beyond the role.
     shareable: bool = True
-    #: The request's loaders, which know how old the data behind the answer is.
-    loaders: Loaders | None = None
+    #: The request's reading of Java's data, which knows how old the data behind the answer is.
+    data: Reading | None = None
 
 
 @dataclass
 class GatewayContext:
-    """Runtime services, the caller, and this request's loaders."""
+    """Runtime services, the caller, and this request's reading of the data and loaders."""
 
     runtime: Runtime
     state: RequestState
-    loaders: Loaders
     request: Any = None
     response: Any = None
     #: The ``connection_init`` payload of a WebSocket connection.
     connection_params: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The GraphQL fields' DataLoaders, over :attr:`data`.
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read_anew(self.state.principal.token if self.state.principal else None)
+
+    @property
+    def data(self) -> Reading:
+        """What the services read through (their ``DataSource``) for this request."""
+        return self.loaders.data
+
+    def read_anew(self, token: str | None) -> None:
+        """A new reading of Java's data as ``token``'s holder (the current generation, nothing
+        remembered), with loaders over it."""
+        self.loaders = Loaders(self.runtime.source.reading(token))
+        self.state.data = self.loaders.data
 
     def signed_link(self, path: str) -> str:
         """An absolute, signed, expiring link to ``path``: it works without a bearer token."""

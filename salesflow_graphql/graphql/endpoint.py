@@ -44,7 +44,6 @@ from ..errors import ErrorCode
 from ..metrics import OPERATION_NAMES, WS_REFUSED
 from ..ratelimit import RateLimiter
 from ..runtime import Runtime
-from ..sor.loaders import Loaders
 from .context import GatewayContext, RequestState
 from .over_http import decode_json, read_operation
 from .persisted import PersistedQueries
@@ -120,12 +119,9 @@ class GatewayGraphQL(GraphQL):
             request_id=exchange_of(request.scope).request_id,
             principal=None,  # a WebSocket: set at connection_init
         )
-        token = state.principal.token if state.principal else None
-        state.loaders = Loaders(self.runtime.source, token)
         return GatewayContext(
             runtime=self.runtime,
             state=state,
-            loaders=state.loaders,
             request=request,
             response=response,
         )
@@ -223,7 +219,7 @@ class GatewayGraphQL(GraphQL):
             )
         context.extras[CONNECTION_SLOT] = principal.subject  # released when the socket closes
         context.state.principal = principal
-        context.loaders = context.state.loaders = Loaders(self.runtime.source, principal.token)
+        context.read_anew(principal.token)
         return None
 
 

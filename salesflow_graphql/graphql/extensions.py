@@ -124,8 +124,8 @@ class DataAge(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         state = getattr(self.execution_context.context, "state", None)
-        loaders = getattr(state, "loaders", None)
-        oldest = getattr(loaders, "oldest_data_at", None)
+        data = getattr(state, "data", None)
+        oldest = getattr(data, "oldest_data_at", None)
         return {} if oldest is None else {"dataAge": data_age(oldest)}
 
 

@@ -149,7 +149,7 @@ class ForecastQuery:
     ) -> Forecast:
         ctx = info.context
         answer = await ctx.runtime.forecasts.generate_forecast(
-            ctx.loaders,
+            ctx.data,
             service.ForecastRequest(
                 level=input.level,
                 key=input.key,

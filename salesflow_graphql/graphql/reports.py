@@ -191,7 +191,7 @@ class ReportMutation:
         runtime = info.context.runtime
         request = report_jobs.report_request(
             runtime.settings,
-            info.context.loaders.today(),
+            info.context.data.today(),
             kind=input.kind,
             report_format=input.format,
             start=input.range.start if input.range else None,

@@ -161,15 +161,15 @@ class ResponseCache:
 
     async def store(self, key: str, body: bytes, state: RequestState) -> None:
         """Keep a cacheable answer, under the data generation its request read."""
-        loaders = state.loaders
-        data_at = loaders.oldest_data_at if loaders else None
+        data = state.data
+        data_at = data.oldest_data_at if data else None
         await self.runtime.cache.put(
             key,
             Answer(body, data_at),
             self.runtime.settings.analytics_ttl_s,
             codec=ANSWER_CODEC,
             stale=True,
-            generation=loaders.generation if loaders else self.runtime.source.generation(),
+            generation=data.generation if data else self.runtime.source.generation(),
             data_at=data_at,
         )
 
@@ -192,8 +192,8 @@ class ResponseCache:
                 await self.view(again, _once(body), collected.send)
         if collected.status != 200 or not state.cacheable:
             raise RuntimeError(f"the answer run again is not cacheable (HTTP {collected.status})")
-        loaders = state.loaders
-        return Answer(b"".join(collected.chunks), loaders.oldest_data_at if loaders else None)
+        data = state.data
+        return Answer(b"".join(collected.chunks), data.oldest_data_at if data else None)
 
 
 def _data_at(answer: Answer) -> float:

@@ -45,8 +45,10 @@ Registering background work (how a capability adds its own, e.g. alerts)
             "alerts.anomalies", Schedule.every(minutes=10), run=check_anomalies,
             timeout_s=120, role=Role.ADMIN))
 
-      ``run`` gets a :class:`PeriodicContext` (``services`` = the Runtime,
-      ``runner`` to submit jobs, ``access_token()`` for Java). The arq worker
+      ``run`` gets a :class:`PeriodicContext` (``services``: the application's
+      :class:`~salesflow_graphql.services.Services`, so declare it as
+      ``PeriodicContext[Services]``; ``runner`` to submit jobs;
+      ``access_token()`` for Java). The arq worker
       turns it into a unique ``arq.cron`` job and the embedded scheduler into an
       asyncio task, both from the same :class:`Schedule`; nothing else changes.
 """
@@ -56,8 +58,10 @@ from .model import JobOwner, JobRecord, JobStatus, is_job_id, new_job_id
 from .registry import (
     JobProvider,
     JobRegistry,
+    JobServices,
     PeriodicContext,
     PeriodicJob,
+    PeriodicRun,
     Task,
     TaskContext,
     build_registry,
@@ -74,9 +78,11 @@ __all__ = [
     "JobRecord",
     "JobRegistry",
     "JobRunner",
+    "JobServices",
     "JobStatus",
     "PeriodicContext",
     "PeriodicJob",
+    "PeriodicRun",
     "Schedule",
     "Task",
     "TaskContext",

@@ -35,7 +35,7 @@ from ..errors import GatewayError, UpstreamUnavailable
 from ..metrics import JOB_SECONDS
 from ..retry import RetryPolicy
 from .model import JobRecord, JobStatus, utc_now
-from .registry import JobRegistry, TaskContext
+from .registry import JobRegistry, JobServices, TaskContext
 from .store import JobStore, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ async def run_attempt(
     attempt: int,
     store: JobStore,
     registry: JobRegistry,
-    services: Any,
+    services: JobServices,
     settings: Settings,
 ) -> Retry | None:
     """Run attempt number ``attempt`` (1-based) of the job; ``Retry`` when it should run again."""
@@ -166,11 +166,13 @@ async def run_attempt(
     return None
 
 
-def _context(services: Any, store: JobStore, record: JobRecord, attempt: int) -> TaskContext:
+def _context(
+    services: JobServices, store: JobStore, record: JobRecord, attempt: int
+) -> TaskContext[Any]:
     return TaskContext(services=services, job=record, attempt=attempt, store=store)
 
 
-async def _follow_up(follow_up: Any, context: TaskContext) -> None:
+async def _follow_up(follow_up: Any, context: TaskContext[Any]) -> None:
     if follow_up is None:
         return
     try:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..auth import Role, mint_access_token
 from ..cron import Schedule
@@ -48,12 +48,25 @@ def job_token(settings: Settings, owner: JobOwner, ttl_s: int | None = None) -> 
     )
 
 
+class JobServices(Protocol):
+    """What this package itself needs of the services work runs with. The application
+    hands it its :class:`~salesflow_graphql.services.Services`, and each task or periodic job
+    declares that type (``TaskContext[Services]``): this adapter does not import the layers
+    above it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+
+S = TypeVar("S", bound=JobServices)
+
+
 @dataclass
-class TaskContext:
+class TaskContext(Generic[S]):
     """What a task sees during one attempt at a job; ``job`` follows every save."""
 
-    #: The process's Runtime (typed ``Any`` so this adapter does not import the layers above).
-    services: Any
+    #: The application's services (built once at start-up).
+    services: S
     job: JobRecord
     attempt: int
     store: JobStore
@@ -81,10 +94,11 @@ class JobSubmitter(Protocol):
 
 
 @dataclass
-class PeriodicContext:
+class PeriodicContext(Generic[S]):
     """What a periodic job sees at one tick."""
 
-    services: Any
+    #: The application's services (built once at start-up).
+    services: S
     runner: JobSubmitter
     scheduled_at: datetime
     owner: JobOwner = field(default_factory=service_owner)
@@ -94,10 +108,10 @@ class PeriodicContext:
 
 
 #: A task's attempt: returns the job's ``result`` (JSON values) on success.
-TaskRun = Callable[[TaskContext], Awaitable[dict[str, Any]]]
+TaskRun = Callable[[TaskContext[Any]], Awaitable[dict[str, Any]]]
 #: Work done after COMPLETED is recorded (e.g. e-mail); must be idempotent, must not raise.
-TaskFollowUp = Callable[[TaskContext], Awaitable[None]]
-PeriodicRun = Callable[[PeriodicContext], Awaitable[None]]
+TaskFollowUp = Callable[[TaskContext[Any]], Awaitable[None]]
+PeriodicRun = Callable[[PeriodicContext[Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)

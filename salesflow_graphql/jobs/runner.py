@@ -32,7 +32,7 @@ from ..errors import RateLimited
 from ..redis_clients import arq_client
 from .execution import Retry, run_attempt
 from .model import JobRecord
-from .registry import JobRegistry, PeriodicContext, PeriodicJob, service_owner
+from .registry import JobRegistry, JobServices, PeriodicContext, PeriodicJob, service_owner
 from .store import JobStore, MemoryJobStore, OpenJobsLimit, QueueEntry, RedisJobStore
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,10 @@ class JobRunner(ABC):
         self.settings = settings
         self.registry = registry
         self.store = store
-        self.services: Any = None
+        self.services: JobServices | None = None
 
-    async def start(self, services: Any) -> None:
-        """Bind the process's services (the Runtime) that tasks run with."""
+    async def start(self, services: JobServices) -> None:
+        """Bind the application's services that tasks run with."""
         self.services = services
 
     async def submit(self, record: JobRecord, *, max_open: int | None = None) -> JobRecord:
@@ -103,7 +103,7 @@ class InProcessRunner(JobRunner):
         self._running = 0
         self._scheduler: PeriodicScheduler | None = None
 
-    async def start(self, services: Any) -> None:
+    async def start(self, services: JobServices) -> None:
         await super().start(services)
         self._scheduler = PeriodicScheduler(self, services)
         self._scheduler.start()
@@ -203,7 +203,7 @@ class PeriodicScheduler:
     the job within its timeout, logs a failure, and goes on; no polling.
     """
 
-    def __init__(self, runner: JobRunner, services: Any) -> None:
+    def __init__(self, runner: JobRunner, services: JobServices) -> None:
         self.runner = runner
         self.services = services
         self._tasks: list[asyncio.Task[None]] = []
@@ -228,7 +228,9 @@ class PeriodicScheduler:
         self._tasks.clear()
 
 
-async def run_periodic(job: PeriodicJob, runner: JobRunner, services: Any, due: datetime) -> None:
+async def run_periodic(
+    job: PeriodicJob, runner: JobRunner, services: JobServices, due: datetime
+) -> None:
     """One tick of a periodic job, bounded by its timeout (at most the job timeout, see
     :mod:`.worker`); failures are logged, not raised."""
     context = PeriodicContext(

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arq
 from redis.exceptions import RedisError
@@ -42,6 +42,9 @@ from .lease import Lease
 from .registry import PeriodicJob
 from .runner import QUEUE_NAME, RUN_JOB, JobRunner, run_periodic
 from .store import LeaseLost
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ STORE_POLL_S = 0.5
 RECONNECT_S = (0.5, 5.0)
 
 
-def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> arq.Worker:
+def build_worker(runner: JobRunner, services: Services, *, burst: bool = False) -> arq.Worker:
     """An arq worker over ``runner``'s registry and store, running with ``services``."""
     settings = runner.settings
     assert settings.redis_url is not None
@@ -124,7 +127,7 @@ def build_worker(runner: JobRunner, services: Any, *, burst: bool = False) -> ar
     return worker
 
 
-def _cron(job: PeriodicJob, runner: JobRunner, services: Any) -> Any:
+def _cron(job: PeriodicJob, runner: JobRunner, services: Services) -> Any:
     async def tick(ctx: dict[str, Any]) -> None:
         # arq enqueues a cron job with its due time as the score (ms): the tick's identity.
         due = datetime.fromtimestamp(int(ctx["score"]) / 1000, runner.settings.tz)
@@ -153,10 +156,8 @@ async def serve(runtime: Any) -> None:
     imports nothing of the layers above it.
     """
     settings = runtime.settings
-    forecasts = getattr(runtime, "forecasts", None)
-    if forecasts is not None:
-        forecasts.warm_up()  # FULL reports train a forecast: start its processes now
-    worker = build_worker(runtime.jobs, runtime)
+    runtime.forecasts.warm_up()  # FULL reports train a forecast: start its processes now
+    worker = build_worker(runtime.jobs, runtime.services)
     log.info(
         "worker: queue %s, tasks %s, periodic %s, timeout %gs, %d at once",
         QUEUE_NAME,

@@ -23,7 +23,6 @@ as on ``/graphql``: ``{"errors": [{"message", "extensions": {"code"}}]}``.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -32,7 +31,7 @@ from starlette.routing import Route
 from ..edge import Refusal, exchange_of
 from ..errors import BadUserInput, ErrorCode, NotFound
 from ..jobs import JobStatus, is_job_id
-from ..sor.loaders import Loaders
+from ..services import Services
 from .jobs import REPORT_TASK, report_file, report_request
 from .model import ReportFormat, ReportKind, ReportRequest
 
@@ -49,20 +48,25 @@ def download_path(job_id: str) -> str:
     return f"/reports/{job_id}/download"
 
 
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.runtime.services
+    return services
+
+
 async def download_report(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    services = _services(request)
     job_id = request.path_params["id"]
     if not is_job_id(job_id):
         raise NotFound("No such report.")
-    runtime.signer.verify(
+    services.signer.verify(
         download_path(job_id), request.query_params.get("exp"), request.query_params.get("sig")
     )
-    record = await runtime.jobs.get(job_id)
+    record = await services.jobs.get(job_id)
     if record is None or record.task != REPORT_TASK:
         raise NotFound("This report no longer exists.")
     if record.status is not JobStatus.COMPLETED:
         raise NotFound("This report is not ready.")
-    path = runtime.files.path(report_file(record))
+    path = services.files.path(report_file(record))
     if not path.is_file():
         raise Refusal(410, ErrorCode.NOT_FOUND, "This report has expired; generate a new one.")
     report = ReportRequest.from_params(record.params)
@@ -75,13 +79,11 @@ async def download_report(request: Request) -> Response:
 
 
 async def render_report(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    services = _services(request)
     principal = exchange_of(request.scope).principal
     assert principal is not None, "a bearer route: the edge checked the token"
-    report_input = _render_input(request, runtime)
-    report = await runtime.reports.generate_report(
-        Loaders(runtime.source, principal.token), report_input
-    )
+    report_input = _render_input(request, services)
+    report = await services.reports.generate_report(services.data(principal.token), report_input)
     return Response(
         report.content,
         media_type=report.mime_type,
@@ -93,7 +95,7 @@ async def render_report(request: Request) -> Response:
     )
 
 
-def _render_input(request: Request, runtime: Any) -> ReportRequest:
+def _render_input(request: Request, services: Services) -> ReportRequest:
     query = request.query_params
     try:
         kind = ReportKind((query.get("kind") or "FULL").upper())
@@ -104,7 +106,7 @@ def _render_input(request: Request, runtime: Any) -> ReportRequest:
     except ValueError:
         raise BadUserInput("format must be PDF or XLSX", field="format") from None
     start, end = _date(query.get("start"), "start"), _date(query.get("end"), "end")
-    settings = runtime.settings
+    settings = services.settings
     return report_request(
         settings, settings.today(), kind=kind, report_format=report_format, start=start, end=end
     )

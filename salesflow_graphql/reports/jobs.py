@@ -38,6 +38,7 @@ from ..jobs import (
     JobRunner,
     PeriodicContext,
     PeriodicJob,
+    PeriodicRun,
     Schedule,
     Task,
     TaskContext,
@@ -45,7 +46,8 @@ from ..jobs import (
 )
 from ..jobs.model import utc_now
 from ..mail import Attachment, Mail, MailFailed, recipients
-from ..sor.loaders import Loaders
+from ..services import Services
+from ..signing import LinkSigner
 from . import formatting as fmt
 from .model import ReportFormat, ReportKind, ReportRequest
 from .schedule import ScheduledReport
@@ -120,12 +122,12 @@ def report_file(record: JobRecord) -> str:
 
 
 # ------------------------------------------------------------------ the task
-async def run_report(ctx: TaskContext) -> dict[str, Any]:
-    runtime = ctx.services
+async def run_report(ctx: TaskContext[Services]) -> dict[str, Any]:
+    services = ctx.services
     request = ReportRequest.from_params(ctx.job.params)
-    loaders = Loaders(runtime.source, ctx.access_token())
-    report = await runtime.reports.generate_report(loaders, request, ctx.progress)
-    await asyncio.to_thread(runtime.files.write, report_file(ctx.job), report.content)
+    data = services.data(ctx.access_token())
+    report = await services.reports.generate_report(data, request, ctx.progress)
+    await asyncio.to_thread(services.files.write, report_file(ctx.job), report.content)
     await ctx.progress(0.97)
     result: dict[str, Any] = {
         "filename": report.filename,
@@ -150,13 +152,13 @@ def _headline(content: Any) -> dict[str, Any]:
     return headline
 
 
-async def email_report(ctx: TaskContext) -> None:
+async def email_report(ctx: TaskContext[Services]) -> None:
     """Send a completed report to its ``emailTo`` once; record what happened."""
     email = ctx.job.result.get("email")
     if not email or email.get("status") != EmailStatus.PENDING.value:
         return
-    runtime = ctx.services
-    if not runtime.mailer.enabled:
+    services = ctx.services
+    if not services.mailer.enabled:
         log.info("job %s: no SMTP server configured; e-mail to %s skipped", ctx.job.id, email["to"])
         await ctx.merge_result(
             email={
@@ -166,10 +168,10 @@ async def email_report(ctx: TaskContext) -> None:
             }
         )
         return
-    content = await asyncio.to_thread(runtime.files.read, report_file(ctx.job))
-    mail = compose_mail(ctx.job, content, runtime.settings, runtime.signer)
+    content = await asyncio.to_thread(services.files.read, report_file(ctx.job))
+    mail = compose_mail(ctx.job, content, services.settings, services.signer)
     try:
-        await runtime.mailer.send(mail)
+        await services.mailer.send(mail)
     except MailFailed as exc:
         log.error(
             "job %s: e-mail to %s failed; the report is kept: %s", ctx.job.id, email["to"], exc
@@ -187,7 +189,7 @@ async def email_report(ctx: TaskContext) -> None:
     )
 
 
-def compose_mail(record: JobRecord, content: bytes, settings: Settings, signer: Any) -> Mail:
+def compose_mail(record: JobRecord, content: bytes, settings: Settings, signer: LinkSigner) -> Mail:
     """Text and HTML bodies with the headline figures; the file attached."""
     request = ReportRequest.from_params(record.params)
     result = record.result
@@ -235,20 +237,22 @@ def _html(text: str) -> str:
 
 
 # ------------------------------------------------------------------ periodic
-async def purge_reports(ctx: PeriodicContext) -> None:
-    runtime = ctx.services
-    older_than = runtime.settings.report_retention_days * 86400
-    files = await asyncio.to_thread(runtime.files.purge, REPORTS_FOLDER, older_than)
+async def purge_reports(ctx: PeriodicContext[Services]) -> None:
+    services = ctx.services
+    older_than = services.settings.report_retention_days * 86400
+    files = await asyncio.to_thread(services.files.purge, REPORTS_FOLDER, older_than)
     records = await ctx.runner.store.purge(older_than)
     if files or records:
         log.info("retention: %d report files and %d job records removed", files, records)
 
 
-def _scheduled(entry: ScheduledReport) -> Any:
-    async def submit(ctx: PeriodicContext) -> None:
-        runtime = ctx.services
+def _scheduled(entry: ScheduledReport) -> PeriodicRun:
+    async def submit(ctx: PeriodicContext[Services]) -> None:
         request = ReportRequest(
-            entry.kind, entry.format, entry.range_for(runtime.settings.today()), entry.recipients
+            entry.kind,
+            entry.format,
+            entry.range_for(ctx.services.settings.today()),
+            entry.recipients,
         )
         tick = ctx.scheduled_at.astimezone(UTC).replace(microsecond=0).isoformat()
         job_id = hashlib.sha256(f"{entry.name}|{entry.schedule}|{tick}".encode()).hexdigest()[:32]

@@ -30,14 +30,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..analytics.periods import DateRange, Granularity, window_ending
 from ..analytics.sales import SalesAnalytics, SalesKpis
 from ..analytics.service import SalesAnalyticsService, StockAnalyticsService
 from ..config import Settings
+from ..datasource import DataSource
 from ..errors import GatewayError, UpstreamUnavailable
-from ..sor.loaders import Loaders
 from .model import (
     ForecastBand,
     RenderedReport,
@@ -47,6 +47,9 @@ from .model import (
     ReportRequest,
     StockSection,
 )
+
+if TYPE_CHECKING:
+    from ..forecast.service import SalesForecastService
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +78,20 @@ class ReportService:
         settings: Settings,
         sales_analytics: SalesAnalyticsService,
         stock_analytics: StockAnalyticsService,
-        forecasts: Any = None,
+        forecasts: SalesForecastService | None = None,
     ) -> None:
         self.settings = settings
         self.sales_analytics = sales_analytics
         self.stock_analytics = stock_analytics
-        #: ``SalesForecastService`` when the forecast capability is wired, else None.
+        #: None when the forecast capability is not wired.
         self.forecasts = forecasts
 
     async def generate_report(
-        self, loaders: Loaders, request: ReportRequest, progress: Progress = _no_progress
+        self, data: DataSource, request: ReportRequest, progress: Progress = _no_progress
     ) -> RenderedReport:
         """Gather the figures of ``request`` and render its file."""
         content = await self.generate_sales_stock_report(
-            loaders, request.kind, request.range, progress
+            data, request.kind, request.range, progress
         )
         await progress(0.7)
         render = _renderer(request.format)
@@ -98,7 +101,7 @@ class ReportService:
 
     async def generate_sales_stock_report(
         self,
-        loaders: Loaders,
+        data: DataSource,
         kind: ReportKind,
         period: DateRange,
         progress: Progress = _no_progress,
@@ -107,17 +110,17 @@ class ReportService:
         await progress(0.05)
         training: asyncio.Future[Any] | None = None
         if kind is ReportKind.FULL and self.forecasts is not None:
-            # The forecast first, in loaders of its own (its year of history): the sections'
+            # The forecast first, in a fork of the data source (its year of history): the sections'
             # longer window is fetched while it trains.
             series_ready = asyncio.Event()
-            forecast_part = asyncio.ensure_future(self._forecast(loaders.fork(), series_ready))
+            forecast_part = asyncio.ensure_future(self._forecast(data.fork(), series_ready))
             training = asyncio.ensure_future(series_ready.wait())
             forecast_part.add_done_callback(lambda _: training.cancel())
         else:
             forecast_part = asyncio.ensure_future(_ready((None, None)))
         try:
             (sales, previous, stock), (forecast, note) = await asyncio.gather(
-                self._sections(loaders, kind, period, after=training), forecast_part
+                self._sections(data, kind, period, after=training), forecast_part
             )
         finally:
             forecast_part.cancel()  # when the sections failed; a no-op once it is done
@@ -136,7 +139,7 @@ class ReportService:
 
     async def _sections(
         self,
-        loaders: Loaders,
+        data: DataSource,
         kind: ReportKind,
         period: DateRange,
         *,
@@ -151,27 +154,27 @@ class ReportService:
         if after is not None:
             await asyncio.wait([after])  # how it ended is the forecast's business
         if kind.has_sales:  # one fetch for both sections, asked for before either runs
-            stock_start = window_ending(loaders.today(), STOCK_LOOKBACK_DAYS).start
-            loaders.prefetch_sales(min(self.sales_analytics.window_start(period), stock_start))
-        sales_part = self._sales(loaders, period) if kind.has_sales else _ready((None, None))
-        stock_part = self._stock(loaders) if kind.has_stock else _ready(None)
+            stock_start = window_ending(data.today(), STOCK_LOOKBACK_DAYS).start
+            data.prefetch_sales(min(self.sales_analytics.window_start(period), stock_start))
+        sales_part = self._sales(data, period) if kind.has_sales else _ready((None, None))
+        stock_part = self._stock(data) if kind.has_stock else _ready(None)
         (sales, previous), stock = await asyncio.gather(sales_part, stock_part)
         return sales, previous, stock
 
-    async def _sales(self, loaders: Loaders, period: DateRange) -> tuple[SalesAnalytics, SalesKpis]:
+    async def _sales(self, data: DataSource, period: DateRange) -> tuple[SalesAnalytics, SalesKpis]:
         current = await self.sales_analytics.compute_sales_analytics(
-            loaders, period, Granularity.DAY, TOP_PRODUCTS
+            data, period, Granularity.DAY, TOP_PRODUCTS
         )
         return current, current.previous_kpis
 
-    async def _stock(self, loaders: Loaders) -> StockSection:
+    async def _stock(self, data: DataSource) -> StockSection:
         as_of, analytics = await self.stock_analytics.compute_stock_analytics(
-            loaders, STOCK_LOOKBACK_DAYS, STOCK_LEAD_TIME_DAYS
+            data, STOCK_LOOKBACK_DAYS, STOCK_LEAD_TIME_DAYS
         )
         return StockSection(analytics, as_of, STOCK_LOOKBACK_DAYS, STOCK_LEAD_TIME_DAYS)
 
     async def _forecast(
-        self, loaders: Loaders, series_ready: asyncio.Event
+        self, data: DataSource, series_ready: asyncio.Event
     ) -> tuple[ForecastBand | None, str | None]:
         if self.forecasts is None:
             return None, None  # the capability is not wired in this build
@@ -187,7 +190,7 @@ class ReportService:
         try:
             async with asyncio.timeout(FORECAST_TIMEOUT_S):
                 answer = await self.forecasts.generate_forecast(
-                    loaders, request, series_ready=series_ready
+                    data, request, series_ready=series_ready
                 )
         except UpstreamUnavailable:
             raise  # the whole report retries

@@ -26,6 +26,7 @@ from .frames import (
     Inventory,
     SalesWindow,
 )
+from .reading import Reading
 
 T = TypeVar("T")
 
@@ -44,6 +45,11 @@ class SystemOfRecord:
     def generation(self) -> int:
         """The data generation a new request reads (it pins it for its whole life)."""
         return self.cache.generation
+
+    def reading(self, token: str | None) -> Reading:
+        """A new consistent read as ``token``'s holder, of the current data generation: what
+        a request or a job hands the services (their ``DataSource``)."""
+        return Reading(self, token)
 
     async def invalidate(self) -> None:
         """Java's data was just changed through the gateway: every replica reads it anew."""
