@@ -74,7 +74,7 @@ from salesflow_graphql.sor.frames import (
     ITEM_SCHEMA,
     typed_frame,
 )
-from salesflow_graphql.sor.standin import DemoShop, build_demo_shop
+from salesflow_graphql.standin import DemoShop, build_demo_shop
 
 SIZES = (3, 4, 5, 6, 7, 8)
 KINDS = ("spike", "drop", "zero-out", "level shift")
@@ -674,7 +674,7 @@ async def delivery_and_fanout(quick: bool, today: date) -> None:
     from support import free_port, serving
 
     from salesflow_graphql.auth import Role, mint_access_token
-    from salesflow_graphql.sor.standin import StandIn
+    from salesflow_graphql.standin import StandIn
 
     shop = build_demo_shop(20240601, today)
     standin = StandIn(shop, secret=SECRET)
@@ -824,7 +824,7 @@ async def bus_fanout(count: int) -> list[list[object]]:
     """The bus alone: ``count`` subscriptions in this process, one alert."""
     from alerts_support import synthetic_alert
 
-    from salesflow_graphql.bus import MemoryAlertBus, RedisAlertBus
+    from salesflow_graphql.alerts.bus import MemoryAlertBus, RedisAlertBus
 
     rows = []
     for name, make in (

@@ -5,7 +5,7 @@ and ``--horizons`` change the scenarios). For the statsforecast AutoETS and
 mlforecast LightGBM rows install the bench group first (``uv sync --inexact
 --group bench``); without it those rows print "not installed".
 
-Data: the demo shop (``sor/standin/shop.py``) as daily UNITS series over the
+Data: the demo shop (``standin/shop.py``) as daily UNITS series over the
 ``--history`` complete days ending yesterday (365 by default, as the API):
 TOTAL, every CATEGORY, and 100 PRODUCT series sampled with a fixed seed (the
 product model is trained on all products, as the service may). Every model
@@ -88,7 +88,7 @@ class Scenario:
 @lru_cache(maxsize=1)
 def _demo_items() -> pd.DataFrame | None:
     try:
-        from salesflow_graphql.sor.standin.shop import build_demo_shop
+        from salesflow_graphql.standin.shop import build_demo_shop
     except ImportError:
         return None
     shop = build_demo_shop(20240601, TODAY)

@@ -121,14 +121,14 @@ def worker(kind: str, path: str, java_url: str) -> dict[str, Any]:
 async def _dry_run(path: str, java_url: str) -> dict[str, Any]:
     # The import service wired as Runtime.start wires it, without the forecast and report
     # stacks: this process holds what an import needs, and starts in 2 s instead of 6.
+    from salesflow_graphql.adapters.cache import Cache
+    from salesflow_graphql.adapters.signing import LinkSigner
+    from salesflow_graphql.adapters.storage import FileStore
     from salesflow_graphql.auth import Principal, Role, mint_access_token
-    from salesflow_graphql.cache import Cache
     from salesflow_graphql.config import Settings
     from salesflow_graphql.imports import ExcelImportService, ImportKind, Upload
-    from salesflow_graphql.signing import LinkSigner
     from salesflow_graphql.sor.client import JavaClient
     from salesflow_graphql.sor.source import SystemOfRecord
-    from salesflow_graphql.storage import FileStore
 
     with tempfile.TemporaryDirectory() as exports:
         settings = dataclasses.replace(

@@ -146,7 +146,7 @@ def _check_health(host: str, port: int) -> int:
 def _standin(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .sor.standin import create_standin_from_settings
+    from .standin import create_standin_from_settings
 
     standin = create_standin_from_settings(settings)
     standin.products_bulk = args.products_bulk or settings.standin_products_bulk

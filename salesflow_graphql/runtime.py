@@ -14,26 +14,26 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .adapters.cache import Cache
+from .adapters.mail import Mailer
+from .adapters.ratelimit import RateLimiter
+from .adapters.signing import LinkSigner
+from .adapters.storage import FileStore
 from .alerts.jobs import register_alert_jobs
 from .alerts.service import BusinessAlertService
 from .analytics.service import SalesAnalyticsService, StockAnalyticsService
-from .cache import Cache
 from .config import Settings
 from .forecast.service import SalesForecastService
 from .imports import ExcelImportService
 from .jobs import JobProvider, JobRunner, build_registry, create_job_runner
-from .mail import Mailer
-from .ratelimit import RateLimiter
 from .reports.jobs import register_report_jobs
 from .reports.service import ReportService
 from .services import Services
-from .signing import LinkSigner
 from .sor.client import JavaClient
 from .sor.source import SystemOfRecord
-from .storage import FileStore
 
 if TYPE_CHECKING:
-    from .sor.standin import StandIn
+    from .standin import StandIn
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Runtime:
     ) -> Runtime:
         """Wire the services. On the embedded default a seeded stand-in is built unless given."""
         if settings.embedded and standin is None and transport is None:
-            from .sor.standin import create_standin_from_settings
+            from .standin import create_standin_from_settings
 
             standin = await asyncio.to_thread(create_standin_from_settings, settings)
         if standin is not None and transport is None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .adapters.mail import Mailer
+from .adapters.signing import LinkSigner
+from .adapters.storage import FileStore
 from .alerts.service import BusinessAlertService
 from .config import Settings
 from .datasource import DataSource
 from .jobs import JobRunner
-from .mail import Mailer
 from .reports.service import ReportService
-from .signing import LinkSigner
 from .sor.source import SystemOfRecord
-from .storage import FileStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from support import shared_redis_url
 
 from salesflow_graphql.alerts.model import Alert, AlertKind, Severity, SubjectLevel
 from salesflow_graphql.sor.frames import ITEM_SCHEMA, typed_frame
-from salesflow_graphql.sor.standin import DemoShop
+from salesflow_graphql.standin import DemoShop
 
 ALERT_FIELDS = "id kind severity level subject metric observed expected score date detectedAt message product { sku name }"
 

@@ -19,7 +19,7 @@ from salesflow_graphql.config import Settings
 from salesflow_graphql.runtime import Runtime
 
 if TYPE_CHECKING:
-    from salesflow_graphql.sor.standin import DemoShop, StandIn
+    from salesflow_graphql.standin import DemoShop, StandIn
 
 REDIS_URL = shared_redis_url(15)
 #: Seconds the run gives processes that are on their way out before it calls them left behind.
@@ -72,14 +72,14 @@ def settings(base_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def demo_shop(base_settings: Settings) -> DemoShop:
-    from salesflow_graphql.sor.standin import build_demo_shop
+    from salesflow_graphql.standin import build_demo_shop
 
     return build_demo_shop(seed=base_settings.demo_seed, today=base_settings.today())
 
 
 @pytest.fixture
 def standin(demo_shop: DemoShop, settings: Settings) -> StandIn:
-    from salesflow_graphql.sor.standin import StandIn
+    from salesflow_graphql.standin import StandIn
 
     return StandIn(demo_shop, secret=settings.jwt_secret)
 

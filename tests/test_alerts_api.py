@@ -16,7 +16,7 @@ from salesflow_graphql.alerts.model import Severity
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 RUN_CHECK = """mutation { runAnomalyCheck { checkedSeries notified found suppressed
   alerts { id kind severity subject date } } }"""

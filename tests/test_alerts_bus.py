@@ -10,8 +10,8 @@ from alerts_support import ALERTS_REDIS_URL, flush_alerts_db, synthetic_alert
 from support import wait_until
 
 from salesflow_graphql import bus as bus_module
+from salesflow_graphql.alerts.bus import AlertBus, MemoryAlertBus, RedisAlertBus
 from salesflow_graphql.alerts.model import Alert, Severity, parse_alert_id
-from salesflow_graphql.bus import AlertBus, MemoryAlertBus, RedisAlertBus
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -23,7 +23,7 @@ from salesflow_graphql.alerts.detection import (
 from salesflow_graphql.alerts.model import AlertKind, ProductSnapshot, Severity, SubjectLevel
 from salesflow_graphql.alerts.series import SalesPanel, build_sales_panel, panel_from_products
 from salesflow_graphql.config import Settings
-from salesflow_graphql.sor.standin import DemoShop, PlantedAnomaly, build_demo_shop
+from salesflow_graphql.standin import DemoShop, PlantedAnomaly, build_demo_shop
 
 FIRST_DAY = date(2026, 1, 5)  # a Monday
 DAYS = WINDOW_DAYS + 14

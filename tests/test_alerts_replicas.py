@@ -22,7 +22,7 @@ from alerts_support import ALERTS_REDIS_URL, GraphQLWebSocket, flush_alerts_db, 
 from support import free_port, graphql, serving, wait_until
 
 from salesflow_graphql.auth import Role, mint_access_token
-from salesflow_graphql.sor.standin import DemoShop, StandIn
+from salesflow_graphql.standin import DemoShop, StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "replica-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"

@@ -23,7 +23,7 @@ from salesflow_graphql.datasource import DataSource
 from salesflow_graphql.jobs import JobRegistry, build_registry
 from salesflow_graphql.jobs.runner import run_periodic
 from salesflow_graphql.runtime import JOB_PROVIDERS, Runtime
-from salesflow_graphql.sor.standin import DemoShop, StandIn
+from salesflow_graphql.standin import DemoShop, StandIn
 
 
 @pytest.fixture

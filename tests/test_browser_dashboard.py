@@ -33,7 +33,7 @@ from salesflow_graphql.config import Settings
 if TYPE_CHECKING:
     from browser_support import GuardedPage, LiveGateway
 
-    from salesflow_graphql.sor.standin import StandIn
+    from salesflow_graphql.standin import StandIn
 
 pytest_plugins = ["browser_support"]
 

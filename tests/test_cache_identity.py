@@ -20,7 +20,7 @@ from support import graphql
 from salesflow_graphql.graphql.schema import create_schema
 
 if TYPE_CHECKING:
-    from salesflow_graphql.sor.standin import DemoShop, StandIn
+    from salesflow_graphql.standin import DemoShop, StandIn
 
 PRODUCT = "id sku name price stockQuantity lowStockThreshold description imageUrl discontinued category cost"
 RUN_CHECK = "mutation { runAnomalyCheck { alerts { id } } }"

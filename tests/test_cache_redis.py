@@ -18,14 +18,14 @@ import pytest
 import redis.asyncio as redis
 from support import free_port, graphql, shared_redis_url, wait_until
 
+from salesflow_graphql.adapters.cache import MISS, RAW, Cache, Entry, LocalTier, Typed
 from salesflow_graphql.analytics.service import SALES_CODEC
 from salesflow_graphql.app import create_app
-from salesflow_graphql.cache import MISS, RAW, Cache, Entry, LocalTier, Typed
 from salesflow_graphql.config import Settings
 from salesflow_graphql.metrics import CACHE_FALLBACKS
 from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.sor.frames import SALES_WINDOW_CODEC, SalesWindow
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 REDIS_URL = shared_redis_url(15)
 NUMBERS = Typed(dict[str, int])

@@ -100,7 +100,7 @@ def _ensure_node_modules() -> None:
 
 @pytest.fixture(scope="module")
 async def gateway(base_settings: Settings, demo_shop: Any) -> AsyncIterator[Gateway]:
-    from salesflow_graphql.sor.standin import StandIn
+    from salesflow_graphql.standin import StandIn
 
     await asyncio.to_thread(_ensure_node_modules)
     settings = dataclasses.replace(base_settings, java_backoff_s=0.0)
@@ -265,7 +265,7 @@ async def limited_gateway(
     base_settings: Settings, demo_shop: Any, gateway: Gateway
 ) -> AsyncIterator[Gateway]:
     """A second gateway whose users may send 2 requests, then 1 every 10 s."""
-    from salesflow_graphql.sor.standin import StandIn
+    from salesflow_graphql.standin import StandIn
 
     settings = dataclasses.replace(base_settings, rate_limit_per_s=0.1, rate_limit_burst=2)
     runtime = await Runtime.start(settings, standin=StandIn(demo_shop, secret=settings.jwt_secret))

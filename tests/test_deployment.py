@@ -33,7 +33,7 @@ from support import ROOT, free_port, log_tail, serving, wait_until
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 COMPOSE = ROOT / "docker-compose.yml"
 HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"

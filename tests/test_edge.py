@@ -20,13 +20,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from support import error_codes, serving
 
+from salesflow_graphql.adapters.ratelimit import RateLimiter
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
 from salesflow_graphql.edge.policy import ROUTES, UNDECLARED, Access, policy_for
 from salesflow_graphql.logs import ACCESS_LOGGER
-from salesflow_graphql.ratelimit import RateLimiter
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 QUERY = "{ salesAnalytics { kpis { revenue orders } } }"
 PREFLIGHT = {"Apollo-Require-Preflight": "true"}

@@ -50,7 +50,7 @@ from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
 from salesflow_graphql.graphql.schema import create_schema
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATIONS = ROOT / "examples" / "operations"

@@ -39,15 +39,15 @@ from support import (
     worker_process,
 )
 
+from salesflow_graphql.alerts.bus import RedisAlertBus
 from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
-from salesflow_graphql.bus import RedisAlertBus
 from salesflow_graphql.config import Settings
 from salesflow_graphql.errors import UpstreamUnavailable
 from salesflow_graphql.jobs.runner import QUEUE_NAME
 from salesflow_graphql.metrics import CACHE_FALLBACKS
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import DemoShop, StandIn
+from salesflow_graphql.standin import DemoShop, StandIn
 
 SECRET = "redis-faults-secret-that-is-at-least-32-bytes-long"
 JOB_TIMEOUT_S = 20

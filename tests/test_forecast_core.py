@@ -14,7 +14,7 @@ from salesflow_graphql.forecast import (
     forecast_panel,
     forecast_total,
 )
-from salesflow_graphql.sor.standin.shop import build_demo_shop
+from salesflow_graphql.standin.shop import build_demo_shop
 
 START = pd.Timestamp("2025-01-01")
 DEMO_TODAY = date(2026, 11, 26)

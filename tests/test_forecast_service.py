@@ -14,7 +14,7 @@ from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
 from salesflow_graphql.metrics import REGISTRY
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import DemoShop, StandIn
+from salesflow_graphql.standin import DemoShop, StandIn
 
 FORECAST = """query($i: ForecastInput!) { forecast(input: $i) {
   level key metric model trainedAt

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from support import error_codes, graphql
 
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

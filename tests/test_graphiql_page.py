@@ -17,7 +17,7 @@ from support import gateway_on, graphql
 
 import salesflow_graphql.web as web
 from salesflow_graphql.config import Settings
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 from salesflow_graphql.web.examples import BUILT_IN, graphiql_examples
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

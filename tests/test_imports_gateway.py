@@ -26,8 +26,8 @@ from support import error_codes, graphql, serving, shared_redis_url
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
-from salesflow_graphql.sor.standin.app import RequestRecord
+from salesflow_graphql.standin import StandIn
+from salesflow_graphql.standin.app import RequestRecord
 
 REDIS_URL = shared_redis_url(15)
 MUTATION = """
@@ -248,7 +248,7 @@ async def test_commit_uses_products_bulk_in_chunks_when_java_has_it(
 async def test_a_product_java_refuses_is_isolated_and_reported(
     start: Start, standin: StandIn, admin_token: str
 ) -> None:
-    from salesflow_graphql.sor.standin.validation import ProductInput
+    from salesflow_graphql.standin.validation import ProductInput
 
     standin.products_bulk = True
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 from support import RedisServer, wait_until
 
-from salesflow_graphql.cache import Cache
+from salesflow_graphql.adapters.cache import Cache
 from salesflow_graphql.errors import BadUserInput, UpstreamUnavailable
 from salesflow_graphql.imports import idempotency
 from salesflow_graphql.imports.idempotency import Claim, IdempotencyStore

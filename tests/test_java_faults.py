@@ -23,7 +23,7 @@ from salesflow_graphql.errors import UpstreamUnavailable
 from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.sor.client import JavaClient
 from salesflow_graphql.sor.frames import Catalogue
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 QUERY = "query($top: Int!) { salesAnalytics(top: $top) { kpis { revenue orders } topProducts { product { sku } } } }"
 

@@ -40,7 +40,7 @@ from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings
 from salesflow_graphql.jobs.runner import QUEUE_NAME
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import DemoShop, StandIn
+from salesflow_graphql.standin import DemoShop, StandIn
 
 pytestmark = pytest.mark.slow
 

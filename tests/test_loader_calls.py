@@ -10,7 +10,7 @@ from support import graphql
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 DASHBOARD = """{
   salesAnalytics(top: 10) {

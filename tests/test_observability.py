@@ -47,7 +47,7 @@ from salesflow_graphql.jobs.runner import QUEUE_NAME
 from salesflow_graphql.logs import ACCESS_LOGGER, JsonFormatter, TextFormatter, configure_logging
 from salesflow_graphql.metrics import REGISTRY, OperationNames, observe_job_queue
 from salesflow_graphql.request_stats import RequestStats, current_request, tracking
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = shared_redis_url(15)

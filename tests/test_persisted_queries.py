@@ -26,7 +26,7 @@ from salesflow_graphql.cli import main
 from salesflow_graphql.config import Settings, SettingsError
 from salesflow_graphql.graphql.persisted import load_manifest, manifest_from_operations
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 EXAMPLES = ROOT / "examples" / "operations"
 GRAPHQL_RESPONSE = "application/graphql-response+json"

@@ -20,12 +20,12 @@ import websockets
 from alerts_support import GraphQLWebSocket
 from support import error_codes, graphql, serving, wait_until
 
+from salesflow_graphql.adapters.ratelimit import RateLimiter
 from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings, SettingsError
-from salesflow_graphql.ratelimit import RateLimiter
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 QUERY = "{ salesAnalytics { kpis { revenue orders } } }"
 SUBSCRIBE_ALERTS = "subscription { alerts { id } }"

@@ -22,7 +22,7 @@ from salesflow_graphql.graphql.limits import cost_rule
 from salesflow_graphql.graphql.schema import create_schema
 
 if TYPE_CHECKING:
-    from salesflow_graphql.sor.standin import StandIn
+    from salesflow_graphql.standin import StandIn
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 

@@ -13,10 +13,14 @@ import pytest
 import redis.asyncio as redis
 from support import error_codes, graphql, shared_redis_url
 
+from salesflow_graphql.adapters.ratelimit import (
+    MemoryTokenBuckets,
+    RateLimiter,
+    retry_after_seconds,
+)
 from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings
-from salesflow_graphql.ratelimit import MemoryTokenBuckets, RateLimiter, retry_after_seconds
 from salesflow_graphql.runtime import Runtime
 
 REDIS_URL = shared_redis_url(15)

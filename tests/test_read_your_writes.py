@@ -24,7 +24,7 @@ from salesflow_graphql.app import create_app
 from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import DemoShop, StandIn
+from salesflow_graphql.standin import DemoShop, StandIn
 
 pytestmark = pytest.mark.slow
 

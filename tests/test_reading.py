@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 
 def _history_calls(standin: StandIn) -> list[str]:

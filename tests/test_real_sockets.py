@@ -13,7 +13,7 @@ from support import graphql, serving
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 
 async def test_gateway_serves_analytics_from_java_over_http(

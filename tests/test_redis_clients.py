@@ -1,4 +1,4 @@
-"""Redis connections are built in one place: ``salesflow_graphql.redis_clients``."""
+"""Redis connections are built in one place: ``salesflow_graphql.adapters.redis_clients``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import ast
 from pathlib import Path
 
 import salesflow_graphql
-from salesflow_graphql.redis_clients import arq_client, arq_settings, redis_client
+from salesflow_graphql.adapters.redis_clients import arq_client, arq_settings, redis_client
 
 PACKAGE = Path(salesflow_graphql.__file__).parent
-FACTORY = PACKAGE / "redis_clients.py"
+FACTORY = PACKAGE / "adapters" / "redis_clients.py"
 #: Names whose call builds a Redis connection (redis-py's and arq's constructors).
 BUILDERS = {
     "from_url",

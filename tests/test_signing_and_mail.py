@@ -9,10 +9,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from support import free_port, wait_until
 
+from salesflow_graphql.adapters.mail import Attachment, Mail, Mailer, MailFailed
+from salesflow_graphql.adapters.signing import LinkRejected, LinkSigner
 from salesflow_graphql.addresses import valid_address
 from salesflow_graphql.config import Settings
-from salesflow_graphql.mail import Attachment, Mail, Mailer, MailFailed
-from salesflow_graphql.signing import LinkRejected, LinkSigner
 
 SECRET = "a-secret-of-at-least-thirty-two-bytes-long!"
 

@@ -24,7 +24,7 @@ from salesflow_graphql.auth import (
     verify_access_token,
 )
 from salesflow_graphql.config import Settings
-from salesflow_graphql.sor.standin import (
+from salesflow_graphql.standin import (
     DemoShop,
     StandIn,
     build_demo_shop,

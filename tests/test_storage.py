@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from salesflow_graphql.storage import FileStore, StorageError
+from salesflow_graphql.adapters.storage import FileStore, StorageError
 
 
 def test_writes_are_atomic_and_readable(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings
 from salesflow_graphql.logs import ACCESS_LOGGER
 from salesflow_graphql.runtime import Runtime
-from salesflow_graphql.sor.standin import StandIn
+from salesflow_graphql.standin import StandIn
 
 SUBSCRIBE_ALERTS = "subscription($after: ID) { alerts(after: $after) { id } }"
 

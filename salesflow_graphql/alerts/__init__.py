@@ -5,7 +5,7 @@
   baseline, robust scale, gates, scores, severities, the four kinds);
 - :mod:`.dedup`: the ledger (dedup, cooldown, check lock) in Redis or memory;
 - :mod:`.digest`: the e-mail digest; :mod:`.service`: ``BusinessAlertService``;
-- :mod:`.jobs`: the scheduled check; ``salesflow_graphql.bus``: the alert bus.
+- :mod:`.jobs`: the scheduled check; ``salesflow_graphql.alerts.bus``: the alert bus.
 
 The package itself only re-exports the model: the bus (an adapter below the
 service) imports it, so the service is imported from :mod:`.service` directly.

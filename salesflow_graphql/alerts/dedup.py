@@ -28,9 +28,9 @@ from collections.abc import AsyncIterator
 from enum import Enum
 from typing import Any
 
+from ..adapters.redis_clients import redis_client
 from ..config import Settings
 from ..errors import UpstreamUnavailable
-from ..redis_clients import redis_client
 from .model import Alert
 
 KEY_PREFIX = "salesflow:alerts:{ledger}:"  # one hash slot: the script's keys live together

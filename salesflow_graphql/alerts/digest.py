@@ -12,8 +12,8 @@ import html
 import logging
 from collections.abc import Sequence
 
+from ..adapters.mail import Mail, Mailer, MailFailed
 from ..config import Settings
-from ..mail import Mail, Mailer, MailFailed
 from .model import Alert, Severity
 
 log = logging.getLogger(__name__)

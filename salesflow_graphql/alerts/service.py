@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 from prometheus_client import Counter, Histogram
 
-from ..bus import AlertBus, create_alert_bus
+from ..adapters.mail import Mailer
 from ..config import Settings
 from ..datasource import DataSource
-from ..mail import Mailer
 from ..metrics import ALERTS_RAISED, REGISTRY
+from .bus import AlertBus, create_alert_bus
 from .dedup import AlertLedger, Claim, create_alert_ledger
 from .detection import DetectionRules, detect_anomalies, history_days
 from .digest import AlertDigest

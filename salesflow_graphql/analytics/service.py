@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from ..cache import Cache, Codec, Typed
+from ..adapters.cache import Cache, Codec, Typed
 from ..config import Settings
 from ..datasource import DataSource
 from ..errors import BadUserInput

@@ -6,15 +6,15 @@ work: cached answers count too. Over the limit: HTTP 429, ``RATE_LIMITED``,
 ``Retry-After`` and ``extensions.retryAfter``. Each WebSocket ``subscribe``
 takes a token from the same user bucket (see ``graphql/websocket.py``).
 The buckets live in Redis when configured (shared by replicas), see
-:mod:`salesflow_graphql.ratelimit`.
+:mod:`salesflow_graphql.adapters.ratelimit`.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..adapters.ratelimit import retry_after_seconds
 from ..errors import ErrorCode
-from ..ratelimit import retry_after_seconds
 from .envelope import Refusal, refuse
 from .exchange import Exchange, exchange_of, runtime_of
 from .policy import Access

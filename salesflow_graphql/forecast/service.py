@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..cache import Cache, Codec, Typed
+from ..adapters.cache import Cache, Codec, Typed
 from ..config import Settings
 from ..datasource import DataSource
 from ..errors import BadUserInput, NotFound

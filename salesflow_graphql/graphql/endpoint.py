@@ -35,6 +35,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from ..adapters.ratelimit import RateLimiter
 from ..auth import TokenRejected
 from ..edge import Refusal, current_exchange, exchange_of
 from ..edge.auth import authenticate
@@ -42,7 +43,6 @@ from ..edge.envelope import JSON, content_type, graphql_status, json_response
 from ..edge.policy import GRAPHIQL_PAGE
 from ..errors import ErrorCode
 from ..metrics import OPERATION_NAMES, WS_REFUSED
-from ..ratelimit import RateLimiter
 from ..runtime import Runtime
 from .context import GatewayContext, RequestState
 from .over_http import decode_json, read_operation

@@ -38,7 +38,7 @@ from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, parse, print_ast
 
-from ..cache import MISS, Cache, Codec, Typed
+from ..adapters.cache import MISS, Cache, Codec, Typed
 from ..config import Settings
 from ..edge.envelope import Refusal
 from ..errors import ErrorCode

@@ -33,8 +33,8 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..adapters.cache import Codec
 from ..auth import Principal
-from ..cache import Codec
 from ..edge.envelope import JSON
 from ..edge.exchange import EXCHANGE_KEY, Exchange, exchange_of, serving
 from ..request_stats import tracking

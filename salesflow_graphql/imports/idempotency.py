@@ -61,7 +61,7 @@ from .model import ImportKind, ImportOutcome
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from ..cache import Cache
+    from ..adapters.cache import Cache
 
 log = logging.getLogger(__name__)
 

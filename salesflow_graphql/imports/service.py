@@ -29,13 +29,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from ..adapters.cache import Cache
+from ..adapters.signing import LinkSigner
+from ..adapters.storage import FileStore
 from ..auth import Principal
-from ..cache import Cache
 from ..config import Settings
 from ..errors import NotFound
-from ..signing import LinkSigner
 from ..sor.source import SystemOfRecord
-from ..storage import FileStore
 from .archive import ArchiveLimits
 from .commit import BulkProducts, CommitReport, write_products, write_sales
 from .headers import missing_column_message

@@ -27,9 +27,9 @@ from typing import Any
 from arq.constants import expires_extra_ms, job_key_prefix
 from arq.jobs import serialize_job
 
+from ..adapters.redis_clients import arq_client
 from ..config import Settings
 from ..errors import RateLimited
-from ..redis_clients import arq_client
 from .execution import Retry, run_attempt
 from .model import JobRecord
 from .registry import JobRegistry, JobServices, PeriodicContext, PeriodicJob, service_owner

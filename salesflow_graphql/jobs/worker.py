@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 import arq
 from redis.exceptions import RedisError
 
+from ..adapters.redis_clients import arq_settings, redis_client
 from ..config import Settings
 from ..errors import UpstreamUnavailable
-from ..redis_clients import arq_settings, redis_client
 from .execution import Retry, max_attempts, retry_delay, run_attempt
 from .lease import Lease
 from .registry import PeriodicJob

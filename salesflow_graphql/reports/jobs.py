@@ -27,6 +27,8 @@ from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
+from ..adapters.mail import Attachment, Mail, MailFailed, recipients
+from ..adapters.signing import LinkSigner
 from ..addresses import valid_address
 from ..analytics.periods import DateRange, validated_range, window_ending
 from ..config import Settings
@@ -45,9 +47,7 @@ from ..jobs import (
     new_job_id,
 )
 from ..jobs.model import utc_now
-from ..mail import Attachment, Mail, MailFailed, recipients
 from ..services import Services
-from ..signing import LinkSigner
 from . import formatting as fmt
 from .model import ReportFormat, ReportKind, ReportRequest
 from .schedule import ScheduledReport

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..cache import Codec
+from ..adapters.cache import Codec
 from .records import InventoryResponse, ProductDto, SaleResponse
 
 #: Column -> dtype of the items frame. Times are zone-less local times in microseconds

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from functools import partial
 from typing import TypeVar
 
-from ..cache import Cache, Codec
+from ..adapters.cache import Cache, Codec
 from ..config import Settings
 from .client import JavaClient
 from .frames import (

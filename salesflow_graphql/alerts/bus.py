@@ -31,11 +31,11 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from .alerts.model import Alert, Severity, parse_alert_id
-from .config import Settings
-from .errors import UpstreamUnavailable
-from .metrics import REGISTRY
-from .redis_clients import redis_client
+from ..adapters.redis_clients import redis_client
+from ..config import Settings
+from ..errors import UpstreamUnavailable
+from ..metrics import REGISTRY
+from .model import Alert, Severity, parse_alert_id
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from .config import Settings
-from .retry import RetryPolicy
+from ..config import Settings
+from ..retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

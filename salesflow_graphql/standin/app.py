@@ -44,7 +44,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...auth import (
+from ..auth import (
     ISSUER,
     REFRESH_TOKEN_TTL_S,
     Principal,
@@ -71,7 +71,7 @@ from .validation import (
 )
 
 if TYPE_CHECKING:
-    from ...config import Settings
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 

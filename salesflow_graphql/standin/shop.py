@@ -27,9 +27,9 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
-from ...alerts.model import ProductSnapshot
-from ...analytics.products import UNCATEGORIZED
-from ...auth import Role
+from ..alerts.model import ProductSnapshot
+from ..analytics.products import UNCATEGORIZED
+from ..auth import Role
 from .anomalies import DetectedAs, PlantedAnomaly, Spike, plant_anomalies
 from .baskets import Baskets
 from .catalogue import CATEGORIES, Category

@@ -26,15 +26,15 @@ from typing import Literal
 
 import numpy as np
 
-from ...alerts.detection import (
+from ..alerts.detection import (
     WINDOW_DAYS,
     DetectionRules,
     scan_sales,
     seasonal_fit,
     zero_out_score,
 )
-from ...alerts.model import ProductSnapshot
-from ...alerts.series import SalesPanel, panel_from_products
+from ..alerts.model import ProductSnapshot
+from ..alerts.series import SalesPanel, panel_from_products
 from .baskets import Baskets
 
 #: The detector's default rules, with a margin: the anomalies planted later move a

@@ -13,7 +13,7 @@ import hmac
 import time
 from urllib.parse import urlencode
 
-from .errors import Forbidden
+from ..errors import Forbidden
 
 _PURPOSE = b"salesflow-signed-links-v1"
 

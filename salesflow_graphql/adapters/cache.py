@@ -55,8 +55,7 @@ import msgspec
 import numpy as np
 from redis.asyncio import Redis
 
-from .fallback import RedisFallback
-from .metrics import (
+from ..metrics import (
     CACHE_FALLBACKS,
     CACHE_HITS,
     CACHE_INVALIDATIONS,
@@ -64,8 +63,9 @@ from .metrics import (
     CACHE_REFRESHES,
     CACHE_STALE_HITS,
 )
+from ..request_stats import count_cache_lookup
+from .fallback import RedisFallback
 from .redis_clients import redis_client
-from .request_stats import count_cache_lookup
 
 log = logging.getLogger(__name__)
 
