@@ -307,7 +307,13 @@ class Settings:
     # --- files ---
     exports_dir: str = setting("exports", "Folder (shared volume) for reports and import files")
     # --- signed links ---
-    link_ttl_s: int = setting(3600, "Lifetime of signed download links", low=1, high=7 * 24 * 3600)
+    link_ttl_s: int = setting(
+        3600,
+        "Lifetime of signed links in e-mails and to import error workbooks (a report's "
+        "downloadUrl lasts as long as the report is kept)",
+        low=1,
+        high=7 * 24 * 3600,
+    )
     # --- background jobs and reports ---
     job_timeout_s: float = setting(300.0, "Longest run of one job attempt", low=1, high=3600)
     job_retries: int = setting(

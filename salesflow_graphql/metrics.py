@@ -25,7 +25,7 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 REQUESTS = Counter(
     "salesflow_requests_total",
     "HTTP requests (and WebSocket operations) by route template and outcome (ok, error, "
-    "cached, unauthenticated, rate_limited, too_large, timeout).",
+    "cached, unauthenticated, rate_limited, too_large, timeout, disconnected).",
     ["route", "outcome"],
     registry=REGISTRY,
 )
@@ -39,7 +39,7 @@ REQUEST_SECONDS = Histogram(
 GRAPHQL_REQUESTS = Counter(
     "salesflow_graphql_requests_total",
     "GraphQL HTTP requests by outcome (ok, error, unauthenticated, rate_limited, cached, "
-    "too_large, timeout).",
+    "too_large, timeout, disconnected).",
     ["outcome"],
     registry=REGISTRY,
 )

@@ -8,15 +8,22 @@ from the schema, so a new one cannot slip past this file.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
+import pytest
 from graphql import GraphQLObjectType, get_named_type
-from support import graphql
+from support import graphql, wait_until
 
+from salesflow_graphql import signing
+from salesflow_graphql.app import create_app
 from salesflow_graphql.graphql.schema import create_schema
 
 if TYPE_CHECKING:
@@ -156,3 +163,49 @@ async def test_an_alert_names_its_product_by_id_and_keeps_the_old_values_apart(
         assert alert["product"]["id"] == alert["productId"]
     # The catalogue product, not a snapshot with its description blanked.
     assert any(a["product"]["description"] for a in product_alerts)
+
+
+GENERATE = "mutation { generateReport(input: { kind: SALES, format: PDF }) { id } }"
+REPORT = "query($id: ID!) { report(id: $id) { id status finishedAt downloadUrl } }"
+
+
+async def test_a_report_job_s_download_url_is_the_same_on_every_read(
+    started: Callable[..., Any],
+    user_token: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client polling ``report(id)`` merges each answer into the job's record: its link must
+    not change from one read to the next (it did: signed anew, with a new expiry, each time).
+    It stays valid while the report is kept, not just an hour."""
+    async with started(exports_dir=str(tmp_path)) as runtime:
+        runtime.reports.forecasts = None  # no forecast training in the report
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as gateway:
+            job_id = _data(await graphql(gateway, GENERATE, user_token))["generateReport"]["id"]
+            reads: list[dict[str, Any]] = []
+
+            async def completed() -> bool:
+                answer = await graphql(gateway, REPORT, user_token, {"id": job_id})
+                reads.append(_data(answer)["report"])
+                return reads[-1]["status"] in ("COMPLETED", "FAILED")
+
+            await wait_until(completed, timeout=30, what="the report")
+            first = reads[-1]
+            assert first["status"] == "COMPLETED" and first["downloadUrl"], first
+            kept_s = runtime.settings.report_retention_days * 86400
+            finished = datetime.fromisoformat(first["finishedAt"]).timestamp()
+            for later in (1.0, runtime.settings.link_ttl_s + 60.0):  # a second, an hour on
+                _clock_at(monkeypatch, time.time() + later)
+                again = _data(await graphql(gateway, REPORT, user_token, {"id": job_id}))
+                assert again["report"] == first
+                download = await gateway.get(first["downloadUrl"])  # no bearer token
+                assert download.status_code == 200 and download.content.startswith(b"%PDF-")
+            _clock_at(monkeypatch, finished + kept_s + 1)  # the report is no longer kept
+            expired = await gateway.get(first["downloadUrl"])
+            assert expired.status_code == 403 and "expired" in expired.text
+
+
+def _clock_at(monkeypatch: pytest.MonkeyPatch, now: float) -> None:
+    """The link signer's clock (only its own) reads ``now``."""
+    monkeypatch.setattr(signing, "time", SimpleNamespace(time=lambda: now))

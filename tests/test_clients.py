@@ -12,9 +12,13 @@ shows is what runs:
 - @urql/core 6 in Node (``urql.test.mjs``);
 - GraphQL Code Generator's client preset over ``schema.graphql`` and
   ``examples/operations``, then ``tsc --noEmit --strict`` (``nodenext``);
-- Python's gql 4 over HTTP and WebSocket with Date/DateTime scalars.
+- Python's gql 4 over HTTP and WebSocket with Date/DateTime scalars;
+- trusted documents (``trusted.test.mjs``): Apollo Client 4 with the README's
+  ``@apollo/persisted-query-lists`` link and the manifest ``salesflow-graphql
+  persisted-manifest`` writes, against a second gateway in trusted mode.
 
-One gateway (the embedded default on a real socket) serves them all; Node runs
+One gateway (the embedded default on a real socket) serves them all (a second
+one with a tiny rate limit, and one in trusted mode, serve their cases); Node runs
 with ``--conditions=development``, as a dev server would, so that Apollo's
 development warnings are on. Skipped only when ``node`` is not installed.
 """
@@ -32,6 +36,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -283,6 +288,45 @@ async def test_the_rate_limit_reaches_apollo_as_rate_limited(limited_gateway: Ga
         limited_gateway, extra_env={"LIMITED_TOKEN": limited_gateway.user_token}
     )
     await _node_tests(limited, "http-status.test.mjs", "--test-name-pattern=429")
+
+
+@pytest.fixture
+async def trusted_gateway(
+    base_settings: Settings, demo_shop: Any, gateway: Gateway, tmp_path: Path
+) -> AsyncIterator[Gateway]:
+    """A second gateway in trusted-documents mode, its manifest written as the README says."""
+    from salesflow_graphql.sor.standin import StandIn
+
+    manifest = tmp_path / "persisted-query-manifest.json"
+    await _run(
+        gateway,
+        sys.executable,
+        "-m",
+        "salesflow_graphql",
+        "persisted-manifest",
+        "--operations",
+        str(ROOT / "examples" / "operations"),
+        "--out",
+        str(manifest),
+    )
+    settings = dataclasses.replace(
+        base_settings, persisted_queries="trusted", trusted_documents=str(manifest)
+    )
+    runtime = await Runtime.start(settings, standin=StandIn(demo_shop, secret=settings.jwt_secret))
+    try:
+        async with serving(create_app(runtime=runtime)) as url:
+            yield Gateway(
+                url,
+                gateway.user_token,
+                gateway.admin_token,
+                extra_env={"TRUSTED_MANIFEST": str(manifest)},
+            )
+    finally:
+        await runtime.close()
+
+
+async def test_trusted_documents_with_apollo(trusted_gateway: Gateway) -> None:
+    await _node_tests(trusted_gateway, "trusted.test.mjs")
 
 
 async def test_automatic_persisted_queries_with_apollo(gateway: Gateway) -> None:

@@ -18,11 +18,12 @@ import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from support import error_codes, serving
+from support import error_codes, serving, wait_until
 
 from salesflow_graphql.adapters.ratelimit import RateLimiter
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
+from salesflow_graphql.edge import exchange_of
 from salesflow_graphql.edge.policy import ROUTES, UNDECLARED, Access, policy_for
 from salesflow_graphql.logs import ACCESS_LOGGER
 from salesflow_graphql.runtime import Runtime
@@ -414,6 +415,89 @@ async def test_a_trickling_multipart_body_gets_the_deadline_of_its_operation(
     assert error["extensions"]["timeoutSeconds"] == deadline
 
 
+# ---------------------------------------------------------------------- client gone
+
+
+async def _request_then_close(url: str, head: str, body: bytes, running: asyncio.Event) -> None:
+    """Send a request over a socket of its own and close it once the route is running."""
+    _, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
+    try:
+        writer.write(head.encode() + body[:3])
+        await writer.drain()
+        writer.write(body[3:])  # the body in two pieces
+        await writer.drain()
+        await asyncio.wait_for(running.wait(), timeout=10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_client_that_disconnects_stops_the_work_and_gets_a_499_line(
+    runtime: Runtime, user_token: str, access_lines: Callable[[], list[Any]], method: str
+) -> None:
+    seen: list[bytes] = []
+    running, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: Request) -> PlainTextResponse:
+        seen.append(await request.body())  # handed on whole, also for a GET's empty body
+        running.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return PlainTextResponse("never")
+
+    app = create_app(runtime=runtime)
+    app.add_route("/slow", slow, methods=["GET", "POST"])
+    body = b'{"some": "body"}' if method == "POST" else b""
+    head = (
+        f"{method} /slow HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {user_token}\r\n"
+        + (f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else "")
+        + "\r\n"
+    )
+    async with serving(app) as url:
+        await _request_then_close(url, head, body, running)
+        await wait_until(cancelled.is_set, what="the route's work to be cancelled")
+        await wait_until(lambda: access_lines(), what="the access line")
+    assert seen == [body]
+    assert [(line.route, line.status, line.outcome) for line in access_lines()] == [
+        ("(other)", 499, "disconnected")
+    ]
+
+
+async def test_a_write_goes_on_when_its_client_disconnects(
+    runtime: Runtime, user_token: str, access_lines: Callable[[], list[Any]]
+) -> None:
+    """A mutation is not cut (as at the deadline); it is told of the disconnect through
+    ``receive`` like any ASGI app, and its answer is recorded as sent."""
+    running, finished = asyncio.Event(), asyncio.Event()
+    told: list[str] = []
+
+    async def write(request: Request) -> PlainTextResponse:
+        exchange_of(request.scope).stats.operation_type = "mutation"
+        await request.body()
+        running.set()
+        told.append((await request.receive())["type"])  # waits until the client has gone
+        told.append((await request.receive())["type"])  # and says so again
+        finished.set()
+        return PlainTextResponse("written")
+
+    app = create_app(runtime=runtime)
+    app.add_route("/write", write, methods=["POST"])
+    head = (
+        f"POST /write HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {user_token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 7\r\n\r\n"
+    )
+    async with serving(app) as url:
+        await _request_then_close(url, head, b'"hello"', running)
+        await wait_until(finished.is_set, what="the write to finish")
+        await wait_until(lambda: access_lines(), what="the access line")
+    assert told == ["http.disconnect", "http.disconnect"]
+    assert [(line.status, line.outcome) for line in access_lines()] == [(200, "ok")]
+
+
 # --------------------------------------------------------------- links, proxies, CORS
 
 REPORT = "mutation { generateReport(input: { kind: SALES }) { id } }"
@@ -421,8 +505,6 @@ IMPORT_URL = "query($id: ID!) { report(id: $id) { status downloadUrl } }"
 
 
 async def _download_url(client: httpx.AsyncClient, token: str, **headers: str) -> str:
-    from support import wait_until
-
     started = await client.post(
         "/graphql", json={"query": REPORT}, headers={**_auth(token), **headers}
     )

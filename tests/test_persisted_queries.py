@@ -191,6 +191,10 @@ def test_the_manifest_command_lists_every_example_operation(manifests: dict[str,
     for operation in apollo["operations"]:
         assert operation["id"] == _sha(operation["body"])
         assert operation["type"] in ("query", "mutation", "subscription")
+    # As Apollo Client sends it: __typename below the root, so its cache matches fragments.
+    product = next(o["body"] for o in apollo["operations"] if o["name"] == "Product")
+    assert product.startswith("query Product(") and product.count("__typename") == 1
+    assert product.rstrip().endswith("__typename\n  }\n}")
     codegen = json.loads(manifests["codegen"].read_text())
     assert codegen == {o["id"]: o["body"] for o in apollo["operations"]}
     assert load_manifest(manifests["codegen"]) == load_manifest(manifests["apollo"]) == codegen

@@ -11,7 +11,8 @@ of its own. Outermost first:
 5. :mod:`.auth`: a ``BEARER`` route needs a valid token (:mod:`.policy` says
    which routes are ``PUBLIC``, ``SIGNED`` or ``BEARER``; undeclared: bearer);
 6. :mod:`.ratelimit`: the caller's token bucket;
-7. :mod:`.limits`: body size and the per-operation deadline.
+7. :mod:`.limits`: body size, the per-operation deadline, and a query's work
+   stopped when its client disconnects.
 
 Every refusal is a GraphQL error in the negotiated media type (:mod:`.envelope`).
 The WebSocket path uses the same authentication, rate limit and access line

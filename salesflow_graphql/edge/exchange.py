@@ -39,7 +39,8 @@ class Exchange:
     principal: Principal | None = None
     #: The HTTP status sent; 0 until the answer starts.
     status: int = 0
-    #: ok, error, cached, unauthenticated, rate_limited, too_large, timeout; None: from the status.
+    #: ok, error, cached, unauthenticated, rate_limited, too_large, timeout, disconnected;
+    #: None: from the status.
     outcome: str | None = None
 
     def answered(self, status: int, outcome: str, *codes: ErrorCode | str) -> None:

@@ -21,12 +21,22 @@ the deadline:
   multipart is a query: 30 s.
 
 An answer that has begun is never cut (a download streaming to a slow client).
+
+Client gone: once the body has arrived whole, the request's ``receive`` is
+watched (:class:`ClientWatch`) for ``http.disconnect``. When the client closes
+the connection before the answer is complete, a query's work (or any other
+route's, a half-sent download included: nobody reads it) is stopped, a
+forecast training it alone waited for with it: no answer is sent, and the
+access line and the metrics say HTTP 499 (or the status already sent),
+outcome ``disconnected``. A mutation (or subscription) that has started goes
+on, as at the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -83,6 +93,64 @@ class BodyMeter:
         return message
 
 
+class ClientWatch:
+    """The request's ``receive``: the meter's until the body is whole; from then on a task
+    of its own receives (only ``http.disconnect`` is still to come) and hands on what it got,
+    and ``left()`` is called when the client disconnects before the answer is complete."""
+
+    def __init__(
+        self, meter: BodyMeter, answered: Callable[[], bool], left: Callable[[], None]
+    ) -> None:
+        self._meter = meter
+        self._answered = answered
+        self._left = left
+        self._received: deque[Message] = deque()
+        self._arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        if meter.complete:
+            self._watch()
+
+    async def __call__(self) -> Message:
+        if self._task is None:
+            message = await self._meter()
+            if self._meter.complete:
+                self._watch()
+            return message
+        while not self._received:
+            if self._task.done():
+                self._task.result()  # what went wrong receiving, if anything
+            self._arrived.clear()
+            await self._arrived.wait()
+        if self._received[0]["type"] == "http.disconnect":
+            return self._received[0]  # and so on every later call, as ASGI has it
+        return self._received.popleft()
+
+    def close(self) -> None:
+        """The request is over: stop watching."""
+        if self._task is not None:
+            self._task.cancel()
+
+    def _watch(self) -> None:
+        self._task = asyncio.ensure_future(self._receiving())
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._arrived.set()
+        if not task.cancelled():
+            task.exception()  # retrieved: a later call raises it, if the request asks again
+
+    async def _receiving(self) -> None:
+        while True:
+            message = await self._meter()
+            self._received.append(message)
+            self._arrived.set()
+            if message["type"] == "http.disconnect":
+                # The server says so too once the answer is complete: that is no client leaving.
+                if not self._answered():
+                    self._left()
+                return
+
+
 class RequestLimits:
     """Pure ASGI middleware: body limits and the per-operation deadline (see the module)."""
 
@@ -113,20 +181,25 @@ class RequestLimits:
                 raise
             await _too_large(shown, exchange, scope, receive, send, upload=upload)
             return
-        if stopped is not None and not started.status:
+        if stopped == CLIENT_LEFT:
+            exchange.answered(started.status or CLIENT_CLOSED_REQUEST, "disconnected")
+        elif isinstance(stopped, Refusal) and not started.status:
             await refuse(stopped, exchange, scope, receive, send)
 
 
 class _Started:
-    """A ``send`` that notes when the answer begins."""
+    """A ``send`` that notes when the answer begins and when it is complete."""
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self.status = 0
+        self.complete = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.complete = True
         await self._send(message)
 
 
@@ -138,63 +211,82 @@ async def _serve(
     exchange: Exchange,
     settings: Settings,
     upload: bool,
-) -> Refusal | None:
-    """Run the request; at the deadline decide (see the module). The refusal when stopped."""
-    budget = settings.request_timeout_s
-    if budget <= 0:
-        await app(scope, meter, started)
-        return None
+) -> Refusal | str | None:
+    """Run the request; at the deadline, or when the client leaves, decide (see the module).
+    Why it was stopped, if it was: the refusal to answer, or :data:`CLIENT_LEFT`."""
     task = asyncio.current_task()
     assert task is not None
-    deadline = _Deadline(task, lambda: _at_deadline(exchange, meter, started, settings, upload))
-    deadline.arm(exchange.started + budget - time.perf_counter())
+    stop = _Stop(task)
+    budget = settings.request_timeout_s
+    if budget > 0:
+        stop.arm(
+            exchange.started + budget - time.perf_counter(),
+            lambda: _at_deadline(exchange, meter, started, settings, upload),
+        )
+    receive = ClientWatch(
+        meter, lambda: started.complete, lambda: stop.decide(lambda: _client_left(exchange))
+    )
     try:
-        await app(scope, meter, started)
+        await app(scope, receive, started)
     except asyncio.CancelledError:
-        if deadline.verdict is None:
+        if stop.verdict is None:
             raise  # the server is stopping this request
         task.uncancel()
-        return deadline.verdict
+        return stop.verdict
     finally:
-        deadline.disarm()
-    if deadline.verdict is not None:  # the work swallowed its cancellation
+        stop.disarm()
+        receive.close()
+    if stop.verdict is not None:  # the work swallowed its cancellation
         while task.cancelling():
             task.uncancel()
-        return None if started.status else deadline.verdict
-    return None
+    return stop.verdict
 
 
-class _Deadline:
-    """A timer on the event loop that, at a request's deadline, decides (:func:`_at_deadline`)
-    and stops the request by cancelling its own task: no task or waiter of its own."""
+class _Stop:
+    """Stops a request by cancelling its own task when a decision says so: at its deadline
+    (a timer on the event loop, no task or waiter of its own) or when its client left."""
 
-    def __init__(self, task: asyncio.Task[Any], decide: Callable[[], Refusal | str]) -> None:
+    def __init__(self, task: asyncio.Task[Any]) -> None:
         self._task = task
-        self._decide = decide
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
-        #: Why the request was stopped, once it was.
-        self.verdict: Refusal | None = None
+        #: Why the request was stopped, once it was (the first reason).
+        self.verdict: Refusal | str | None = None
 
-    def arm(self, seconds: float) -> None:
-        self._timer = self._loop.call_later(max(0.0, seconds), self._fire)
+    def arm(self, seconds: float, decision: Callable[[], Refusal | str]) -> None:
+        """Decide in ``seconds``; again every :data:`POLL_SECONDS` while the decision is to wait."""
+        self._timer = self._loop.call_later(max(0.0, seconds), self._fire, decision)
 
     def disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _fire(self) -> None:
-        self._timer = None
-        verdict = self._decide()
+    def decide(self, decision: Callable[[], Refusal | str]) -> None:
+        verdict = decision()
         if verdict == WAIT:
-            self.arm(POLL_SECONDS)
-        elif isinstance(verdict, Refusal):
+            self.arm(POLL_SECONDS, decision)
+        elif verdict != GO_ON and self.verdict is None:
             self.verdict = verdict
             self._task.cancel()
 
+    def _fire(self, decision: Callable[[], Refusal | str]) -> None:
+        self._timer = None
+        self.decide(decision)
+
 
 GO_ON, WAIT = "go on", "wait"
+#: The verdict when the client closed the connection: nothing to answer.
+CLIENT_LEFT = "client left"
+#: The status the access line and the metrics give a request whose client left (nginx's).
+CLIENT_CLOSED_REQUEST = 499
+
+
+def _client_left(exchange: Exchange) -> str:
+    """What to do with a request whose client disconnected: stop it, unless it is a write."""
+    if exchange.stats.operation_type in ("mutation", "subscription"):
+        return GO_ON  # a write that must not be cut (see the deadline)
+    return CLIENT_LEFT
 
 
 def _at_deadline(

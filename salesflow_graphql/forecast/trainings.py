@@ -12,9 +12,9 @@
   served longest ago (never first), then the oldest: one user's burst never
   queues everyone else behind it.
 - **Cancelled when unwanted.** When the last caller waiting on a training goes
-  (its request was cancelled: the deadline, a closed WebSocket), the training
-  is cancelled, and a training that is already running stops with the child
-  process that runs it (:mod:`..processes`).
+  (its request was cancelled: the deadline, a disconnected HTTP client, a
+  closed WebSocket), the training is cancelled, and a training that is
+  already running stops with the child process that runs it (:mod:`..processes`).
 """
 
 from __future__ import annotations

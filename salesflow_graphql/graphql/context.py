@@ -56,10 +56,6 @@ class GatewayContext:
         self.loaders = Loaders(self.runtime.source.reading(token))
         self.state.data = self.loaders.data
 
-    def signed_link(self, path: str) -> str:
-        """An absolute, signed, expiring link to ``path``: it works without a bearer token."""
-        return self.absolute_url(self.runtime.signer.sign(path))
-
     def absolute_url(self, path: str) -> str:
         """``path`` on the gateway's public URL (``SALESFLOW_PUBLIC_URL``, else the URL the
         request came in on), so that a page on another origin can follow it."""

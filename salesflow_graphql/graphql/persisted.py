@@ -36,7 +36,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, parse, print_ast
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    NameNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    Visitor,
+    parse,
+    print_ast,
+    visit,
+)
 
 from ..adapters.cache import MISS, Cache, Codec, Typed
 from ..config import Settings
@@ -237,12 +248,16 @@ def _requested_hash(extensions: Mapping[str, Any] | None, document_id: str | Non
 def manifest_from_operations(directory: Path, *, codegen: bool = False) -> dict[str, Any]:
     """A trusted-documents manifest of every ``*.graphql`` file in ``directory``.
 
-    Each file's document is printed in graphql-core's normal form (comments
-    and spacing dropped) and identified by the SHA-256 of that text.
+    Each file's document is given ``__typename`` in every selection set below
+    the operation's own, as Apollo Client (and urql's Graphcache) add it to what
+    they send, and as Apollo's manifest generator writes it: the gateway runs the
+    manifest's document for an id, and a normalized cache needs ``__typename`` in
+    the answer to match fragments. It is then printed in graphql-core's normal
+    form (comments and spacing dropped) and identified by the SHA-256 of that text.
     """
     operations = []
     for path in sorted(directory.glob("*.graphql")):
-        document = parse(path.read_text(encoding="utf-8"))
+        document = with_typename(parse(path.read_text(encoding="utf-8")))
         body = print_ast(document)
         for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode):
@@ -258,3 +273,22 @@ def manifest_from_operations(directory: Path, *, codegen: bool = False) -> dict[
     if codegen:
         return {operation["id"]: operation["body"] for operation in operations}
     return {"format": APOLLO_MANIFEST_FORMAT, "version": 1, "operations": operations}
+
+
+def with_typename(document: DocumentNode) -> DocumentNode:
+    """``document`` with ``__typename`` selected in every selection set but an operation's
+    own, where it (or another ``__`` field) is not selected yet: Apollo Client's
+    ``addTypenameToDocument``."""
+    return visit(document, _AddTypename())  # type: ignore[no-any-return]
+
+
+class _AddTypename(Visitor):
+    def enter_selection_set(
+        self, node: SelectionSetNode, _key: Any, parent: Any, *_: Any
+    ) -> SelectionSetNode | None:
+        if isinstance(parent, OperationDefinitionNode) or any(
+            isinstance(s, FieldNode) and s.name.value.startswith("__") for s in node.selections
+        ):
+            return None
+        typename = FieldNode(name=NameNode(value="__typename"), directives=(), arguments=())
+        return SelectionSetNode(selections=(*node.selections, typename))

@@ -20,7 +20,7 @@ from ..jobs import JobOwner, JobRecord, is_job_id
 from ..jobs import model as jobs_model
 from ..reports import jobs as report_jobs
 from ..reports import model
-from ..reports.http import download_path
+from ..reports.http import download_link
 from .analytics import DateRange, DateRangeInput
 from .permissions import IsAuthenticated
 
@@ -84,8 +84,9 @@ class ReportJob:
     finished_at: datetime | None = strawberry.field(description="When it completed or failed.")
     download_url: str | None = strawberry.field(
         description=(
-            "Only when COMPLETED: an absolute, signed link that expires (1 h by default) and "
-            "works without a bearer token."
+            "Only when COMPLETED: an absolute, signed link that works without a bearer token "
+            "while the report is kept (7 days after it finished by default), the same on every "
+            "read."
         )
     )
     size_bytes: int | None = strawberry.field(description="File size, when COMPLETED.")
@@ -115,6 +116,7 @@ class ReportJob:
         request = model.ReportRequest.from_params(record.params)
         result = record.result
         completed = record.status is jobs_model.JobStatus.COMPLETED
+        runtime = info.context.runtime
         # Before the job finishes, the e-mail it will send is PENDING.
         email = result.get("email") or (
             {"to": list(request.email_to), "status": "PENDING"} if request.email_to else None
@@ -128,7 +130,11 @@ class ReportJob:
             created_at=record.created_at,
             started_at=record.started_at,
             finished_at=record.finished_at,
-            download_url=info.context.signed_link(download_path(record.id)) if completed else None,
+            download_url=(
+                info.context.absolute_url(download_link(record, runtime.signer, runtime.settings))
+                if completed
+                else None
+            ),
             size_bytes=result.get("sizeBytes") if completed else None,
             error=record.error,
             range=DateRange.of(request.range),

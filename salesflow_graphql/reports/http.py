@@ -28,10 +28,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from ..config import Settings
 from ..edge import Refusal, exchange_of
 from ..errors import BadUserInput, ErrorCode, NotFound
-from ..jobs import JobStatus, is_job_id
+from ..jobs import JobRecord, JobStatus, is_job_id
 from ..services import Services
+from ..signing import LinkSigner
 from .jobs import REPORT_TASK, report_file, report_request
 from .model import ReportFormat, ReportKind, ReportRequest
 
@@ -51,6 +53,19 @@ def download_path(job_id: str) -> str:
 def _services(request: Request) -> Services:
     services: Services = request.app.state.runtime.services
     return services
+
+
+def download_link(record: JobRecord, signer: LinkSigner, settings: Settings) -> str:
+    """The signed download path of a completed report, valid while its record and file are
+    kept (``SALESFLOW_REPORT_RETENTION_DAYS`` from when it finished). Derived from the record
+    alone, it is the same on every read and every replica: a client cache that normalizes
+    the job by id sees one value."""
+    finished = record.finished_at or record.created_at
+    return signer.sign(
+        download_path(record.id),
+        ttl_s=settings.report_retention_days * 86400,
+        now=finished.timestamp(),
+    )
 
 
 async def download_report(request: Request) -> Response:
