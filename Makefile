@@ -15,6 +15,7 @@ test: install
 	bash scripts/ensure-chromium.sh || echo "chromium: could not be installed; the browser tests will be skipped"
 	bash scripts/ensure-haproxy.sh || echo "haproxy: could not be installed; the load-balancer tests will be skipped"
 	$(UV) run ruff check salesflow_graphql tests bench
+	$(UV) run lint-imports
 	$(UV) run pytest
 
 bench: install

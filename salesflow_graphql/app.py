@@ -25,9 +25,9 @@ from .config import Settings
 from .edge import Refusal, edge_middleware, exchange_of
 from .errors import ErrorCode, GatewayError
 from .metrics import REGISTRY, observe_job_queue
-from .reports.http import report_routes
 from .runtime import Runtime
 from .web import web_routes
+from .web.reports import report_routes
 
 #: ``/readyz`` answers within this long, whatever its dependencies do (a Java that
 #: trickles its answer a byte a second included): what has not answered is unavailable.

@@ -2,10 +2,10 @@
 
 Every field's environment variable is ``SALESFLOW_`` + the field name in upper
 case. Values are parsed once, here, into what their consumers use (a number, a
-:class:`~.alerts.model.Severity`, checked e-mail addresses, scheduled reports),
+:class:`~.severity.Severity`, checked e-mail addresses, scheduled reports),
 and checked by their bounds; all bad values are reported together, each naming
 its variable, before start-up goes on. The parsers this needs are leaf modules
-beneath the settings (:mod:`.addresses`, :mod:`.reports.schedule`,
+beneath the settings (:mod:`.addresses`, :mod:`.schedules`,
 :mod:`.manifests`, :mod:`.extras`): nothing imported here imports the settings.
 """
 
@@ -23,10 +23,10 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .addresses import valid_address
-from .alerts.model import Severity
 from .extras import MISSING_OTEL, MISSING_OTLP, otel_installed, otlp_exporter_available
 from .manifests import ManifestError, load_manifest
-from .reports.schedule import ScheduledReport, parse_report_schedules
+from .schedules import ScheduledReport, parse_report_schedules
+from .severity import Severity
 
 PREFIX = "SALESFLOW_"
 #: The secret the embedded default signs with; production must set its own.

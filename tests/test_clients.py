@@ -295,7 +295,7 @@ async def trusted_gateway(
     base_settings: Settings, demo_shop: Any, gateway: Gateway, tmp_path: Path
 ) -> AsyncIterator[Gateway]:
     """A second gateway in trusted-documents mode, its manifest written as the README says."""
-    from salesflow_graphql.sor.standin import StandIn
+    from salesflow_graphql.standin import StandIn
 
     manifest = tmp_path / "persisted-query-manifest.json"
     await _run(

@@ -12,8 +12,9 @@ from support import shared_redis_url
 from salesflow_graphql.config import Settings, SettingsError
 from salesflow_graphql.jobs import InProcessRunner, JobRegistry, PeriodicJob, Schedule
 from salesflow_graphql.jobs.worker import build_worker
+from salesflow_graphql.reports.jobs import scheduled_range
 from salesflow_graphql.reports.model import ReportFormat, ReportKind
-from salesflow_graphql.reports.schedule import parse_report_schedules
+from salesflow_graphql.schedules import parse_report_schedules
 
 TZ = ZoneInfo("Europe/Berlin")
 
@@ -70,7 +71,8 @@ def test_report_schedules_parse_with_defaults() -> None:
     assert (entry.kind, entry.format, entry.days) == (ReportKind.FULL, ReportFormat.PDF, 7)
     assert entry.recipients == ("boss@shop.example",)
     monday = datetime(2025, 6, 9).date()
-    assert (entry.range_for(monday).start.isoformat(), entry.range_for(monday).end.isoformat()) == (
+    week = scheduled_range(entry, monday)
+    assert (week.start.isoformat(), week.end.isoformat()) == (
         "2025-06-02",
         "2025-06-08",
     )

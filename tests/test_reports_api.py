@@ -23,8 +23,8 @@ from salesflow_graphql.auth import Role, mint_access_token
 from salesflow_graphql.config import Settings
 from salesflow_graphql.jobs import JobStatus, PeriodicContext, service_owner
 from salesflow_graphql.reports.jobs import report_file
-from salesflow_graphql.reports.schedule import parse_report_schedules
 from salesflow_graphql.runtime import Runtime
+from salesflow_graphql.schedules import parse_report_schedules
 
 GENERATE = """mutation($input: ReportInput!) {
   generateReport(input: $input) {

@@ -20,7 +20,7 @@ from ..jobs import JobOwner, JobRecord, is_job_id
 from ..jobs import model as jobs_model
 from ..reports import jobs as report_jobs
 from ..reports import model
-from ..reports.http import download_link
+from ..web.reports import download_link
 from .analytics import DateRange, DateRangeInput
 from .permissions import IsAuthenticated
 

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import arq
 from redis.exceptions import RedisError
@@ -39,12 +39,9 @@ from ..config import Settings
 from ..errors import UpstreamUnavailable
 from .execution import Retry, max_attempts, retry_delay, run_attempt
 from .lease import Lease
-from .registry import PeriodicJob
+from .registry import JobServices, PeriodicJob
 from .runner import QUEUE_NAME, RUN_JOB, JobRunner, run_periodic
 from .store import LeaseLost
-
-if TYPE_CHECKING:
-    from ..services import Services
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +57,7 @@ STORE_POLL_S = 0.5
 RECONNECT_S = (0.5, 5.0)
 
 
-def build_worker(runner: JobRunner, services: Services, *, burst: bool = False) -> arq.Worker:
+def build_worker(runner: JobRunner, services: JobServices, *, burst: bool = False) -> arq.Worker:
     """An arq worker over ``runner``'s registry and store, running with ``services``."""
     settings = runner.settings
     assert settings.redis_url is not None
@@ -127,7 +124,7 @@ def build_worker(runner: JobRunner, services: Services, *, burst: bool = False) 
     return worker
 
 
-def _cron(job: PeriodicJob, runner: JobRunner, services: Services) -> Any:
+def _cron(job: PeriodicJob, runner: JobRunner, services: JobServices) -> Any:
     async def tick(ctx: dict[str, Any]) -> None:
         # arq enqueues a cron job with its due time as the score (ms): the tick's identity.
         due = datetime.fromtimestamp(int(ctx["score"]) / 1000, runner.settings.tz)

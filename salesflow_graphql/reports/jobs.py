@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from datetime import UTC
+from datetime import UTC, date, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -47,10 +47,10 @@ from ..jobs import (
     new_job_id,
 )
 from ..jobs.model import utc_now
+from ..schedules import ScheduledReport
 from ..services import Services
 from . import formatting as fmt
 from .model import ReportFormat, ReportKind, ReportRequest
-from .schedule import ScheduledReport
 
 log = logging.getLogger(__name__)
 
@@ -246,12 +246,18 @@ async def purge_reports(ctx: PeriodicContext[Services]) -> None:
         log.info("retention: %d report files and %d job records removed", files, records)
 
 
+def scheduled_range(entry: ScheduledReport, today: date) -> DateRange:
+    """The ``days`` complete days before ``today`` (a Monday run covers the week before)."""
+    end = today - timedelta(days=1)
+    return DateRange(end - timedelta(days=entry.days - 1), end)
+
+
 def _scheduled(entry: ScheduledReport) -> PeriodicRun:
     async def submit(ctx: PeriodicContext[Services]) -> None:
         request = ReportRequest(
             entry.kind,
             entry.format,
-            entry.range_for(ctx.services.settings.today()),
+            scheduled_range(entry, ctx.services.settings.today()),
             entry.recipients,
         )
         tick = ctx.scheduled_at.astimezone(UTC).replace(microsecond=0).isoformat()

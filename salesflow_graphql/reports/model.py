@@ -4,53 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from ..analytics.periods import DateRange
+from ..schedules import ReportFormat, ReportKind
 
 if TYPE_CHECKING:
     from ..analytics.sales import SalesAnalytics, SalesKpis
     from ..analytics.stock import StockAnalytics
-
-
-class ReportKind(StrEnum):
-    """SALES: sales sections only; STOCK: stock sections only; FULL: both and the forecast."""
-
-    SALES = "SALES"
-    STOCK = "STOCK"
-    FULL = "FULL"
-
-    @property
-    def has_sales(self) -> bool:
-        return self is not ReportKind.STOCK
-
-    @property
-    def has_stock(self) -> bool:
-        return self is not ReportKind.SALES
-
-    @property
-    def heading(self) -> str:
-        return {
-            ReportKind.SALES: "Sales Report",
-            ReportKind.STOCK: "Stock Report",
-            ReportKind.FULL: "Sales & Stock Report",
-        }[self]
-
-
-class ReportFormat(StrEnum):
-    PDF = "PDF"
-    XLSX = "XLSX"
-
-    @property
-    def extension(self) -> str:
-        return self.value.lower()
-
-    @property
-    def mime_type(self) -> str:
-        if self is ReportFormat.PDF:
-            return "application/pdf"
-        return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,14 +28,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from ..adapters.signing import LinkSigner
 from ..config import Settings
 from ..edge import Refusal, exchange_of
 from ..errors import BadUserInput, ErrorCode, NotFound
 from ..jobs import JobRecord, JobStatus, is_job_id
+from ..reports.jobs import REPORT_TASK, report_file, report_request
+from ..reports.model import ReportFormat, ReportKind, ReportRequest
 from ..services import Services
-from ..signing import LinkSigner
-from .jobs import REPORT_TASK, report_file, report_request
-from .model import ReportFormat, ReportKind, ReportRequest
 
 
 def report_routes() -> list[Route]:

@@ -1,4 +1,6 @@
-"""Scheduled reports: ``SALESFLOW_REPORT_SCHEDULES``, a JSON list, one object per report.
+"""Scheduled reports as the settings parse them: ``SALESFLOW_REPORT_SCHEDULES``, a JSON
+list, one object per report. A leaf beneath ``config``, so the report kinds and formats
+are defined here (``reports.model`` uses them).
 
 Example (every Monday at 07:00, last week's FULL PDF; the 1st of each month at
 06:30, the previous 30 days as XLSX)::
@@ -22,15 +24,53 @@ under the scheduler's identity (visible to ADMIN).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from enum import StrEnum
 from typing import TypeVar
 
 import orjson
 
-from ..addresses import valid_address
-from ..analytics.periods import DateRange
-from ..cron import Schedule
-from .model import ReportFormat, ReportKind
+from .addresses import valid_address
+from .cron import Schedule
+
+
+class ReportKind(StrEnum):
+    """SALES: sales sections only; STOCK: stock sections only; FULL: both and the forecast."""
+
+    SALES = "SALES"
+    STOCK = "STOCK"
+    FULL = "FULL"
+
+    @property
+    def has_sales(self) -> bool:
+        return self is not ReportKind.STOCK
+
+    @property
+    def has_stock(self) -> bool:
+        return self is not ReportKind.SALES
+
+    @property
+    def heading(self) -> str:
+        return {
+            ReportKind.SALES: "Sales Report",
+            ReportKind.STOCK: "Stock Report",
+            ReportKind.FULL: "Sales & Stock Report",
+        }[self]
+
+
+class ReportFormat(StrEnum):
+    PDF = "PDF"
+    XLSX = "XLSX"
+
+    @property
+    def extension(self) -> str:
+        return self.value.lower()
+
+    @property
+    def mime_type(self) -> str:
+        if self is ReportFormat.PDF:
+            return "application/pdf"
+        return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 
 _KEYS = {"cron", "kind", "format", "recipients", "days"}
 E = TypeVar("E", ReportKind, ReportFormat)
@@ -50,11 +90,6 @@ class ScheduledReport:
     @property
     def name(self) -> str:
         return f"reports.schedule.{self.index}"
-
-    def range_for(self, today: date) -> DateRange:
-        """The ``days`` complete days before ``today``."""
-        end = today - timedelta(days=1)
-        return DateRange(end - timedelta(days=self.days - 1), end)
 
 
 def parse_report_schedules(raw: str, *, max_days: int = 1095) -> tuple[ScheduledReport, ...]:
