@@ -461,7 +461,7 @@ OLD_RANGE = """{ salesAnalytics(range: {start: "2025-01-01", end: "2025-01-31"})
 
 
 @contextlib.asynccontextmanager
-async def gateway_in_process(settings: Settings, java: Java, **overrides: Any):
+async def gateway_in_process(settings: Settings, java: Java, /, **overrides: Any):
     configured = settings.replace(
         auth={"jwt_secret": SECRET}, java={"api_url": java.api, "retries": 0}
     ).replace(**overrides)
