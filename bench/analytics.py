@@ -79,7 +79,7 @@ def bench_compute(quick: bool) -> None:
 # --------------------------------------------------------------------- 2
 def bench_warm(quick: bool) -> None:
     settings = Settings.from_env({})
-    token = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=3600)
+    token = mint_access_token(settings.auth.jwt_secret, Role.USER, ttl_s=3600)
     port = free_port()
     # one token drives thousands of requests a second: measure the gateway, not the rate limiter
     env = {

@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     settings = Settings.from_env({})
-    token = mint_access_token(settings.jwt_secret, Role.USER)
+    token = mint_access_token(settings.auth.jwt_secret, Role.USER)
     port = free_port()
     with running(
         ["serve"],

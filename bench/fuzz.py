@@ -1376,14 +1376,14 @@ def run(cases: int, base_seed: int, quick: bool, json_path: Path | None = None) 
     settings_ = Settings.from_env({**os.environ, **env})
     tokens = {
         "USER": mint_access_token(
-            settings_.jwt_secret,
+            settings_.auth.jwt_secret,
             Role.USER,
             subject="+15550000001",
             username="fuzz-user",
             ttl_s=86400,
         ),
         "ADMIN": mint_access_token(
-            settings_.jwt_secret,
+            settings_.auth.jwt_secret,
             Role.ADMIN,
             subject="+15550000002",
             username="fuzz-admin",

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import io
 import json
 import os
@@ -131,10 +130,8 @@ async def _dry_run(path: str, java_url: str) -> dict[str, Any]:
     from salesflow_graphql.sor.source import SystemOfRecord
 
     with tempfile.TemporaryDirectory() as exports:
-        settings = dataclasses.replace(
-            Settings.from_env({}), java_api_url=java_url, exports_dir=exports
-        )
-        token = mint_access_token(settings.jwt_secret, Role.ADMIN)
+        settings = Settings.from_env({}).replace(java={"api_url": java_url}, exports_dir=exports)
+        token = mint_access_token(settings.auth.jwt_secret, Role.ADMIN)
         cache = Cache(None)
         client = JavaClient(settings)
         service = ExcelImportService(
@@ -142,7 +139,7 @@ async def _dry_run(path: str, java_url: str) -> dict[str, Any]:
             SystemOfRecord(client, cache, settings),
             cache,
             FileStore(exports),
-            LinkSigner(settings.jwt_secret),
+            LinkSigner(settings.auth.jwt_secret),
         )
         try:
             principal = Principal("bench", "bench", Role.ADMIN, token)
@@ -202,7 +199,7 @@ def _existing_products(java_url: str) -> list[tuple[str, str]]:
     from salesflow_graphql.auth import Role, mint_access_token
     from salesflow_graphql.config import Settings
 
-    token = mint_access_token(Settings.from_env({}).jwt_secret, Role.ADMIN)
+    token = mint_access_token(Settings.from_env({}).auth.jwt_secret, Role.ADMIN)
     answer = httpx.get(f"{java_url}/products", headers={"Authorization": f"Bearer {token}"})
     answer.raise_for_status()
     return [(p["sku"], p["name"]) for p in answer.json()]

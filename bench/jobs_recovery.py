@@ -131,7 +131,7 @@ async def _measure(redis_url: str, java: str, lease_s: float, work: Path) -> lis
     met = "met" if final.status is JobStatus.COMPLETED and done_s <= GOAL_S else "NOT met"
     return [
         f"{lease_s:g}",
-        f"{settings.job_timeout_s:g}",
+        f"{settings.jobs.timeout_s:g}",
         f"{picked_s:.1f}",
         f"{done_s:.1f}",
         f"{final.status} after {final.attempts} runs",
@@ -145,7 +145,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a 3 s lease (CI)")
     args = parser.parse_args()
-    lease_s = 3.0 if args.quick else Settings().job_lease_s
+    lease_s = 3.0 if args.quick else Settings().jobs.lease_s
     print(f"# bench/jobs_recovery ({'quick' if args.quick else 'full'}) on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="salesflow-recovery-") as folder:
         work = Path(folder)

@@ -301,7 +301,7 @@ async def _main(quick: bool) -> dict[str, Any]:
             }
         )
         runtime = await Runtime.start(settings)
-        token = mint_access_token(settings.jwt_secret, Role.USER)
+        token = mint_access_token(settings.auth.jwt_secret, Role.USER)
         started = time.perf_counter()
         try:
             # As the gateway does at start: forecast processes up, code paths warm. Each range

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.observability.log_level, settings.observability.log_format)
     return {
         "serve": _serve,
         "standin": _standin,
@@ -97,8 +97,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from .app import create_app
 
-    host = args.host or settings.host
-    port = args.port or settings.port
+    host = args.host or settings.edge.host
+    port = args.port or settings.edge.port
     if args.check:
         return _check_health(host, port)
     if settings.embedded:
@@ -106,7 +106,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"Dashboard: http://{host}:{port}/dashboard   GraphiQL: http://{host}:{port}/graphql")
         print("Paste a token below into the Token field of either page:")
         for role in Role:
-            print(token_line(role, mint_access_token(settings.jwt_secret, role, ttl_s=12 * 3600)))
+            print(
+                token_line(role, mint_access_token(settings.auth.jwt_secret, role, ttl_s=12 * 3600))
+            )
         sys.stdout.flush()
     from .edge.server import server_config
     from .otel import configure_tracing
@@ -117,10 +119,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         settings,
         host,
         port,
-        log_level=settings.log_level.lower(),
+        log_level=settings.observability.log_level.lower(),
         log_config=None,  # logging is configured above (JSON or text)
         # JSON: the gateway's own access line per request replaces uvicorn's.
-        access_log=settings.log_format.lower() == "text",
+        access_log=settings.observability.log_format.lower() == "text",
     )
     uvicorn.Server(config).run()
     return 0
@@ -149,7 +151,7 @@ def _standin(settings: Settings, args: argparse.Namespace) -> int:
     from .standin import create_standin_from_settings
 
     standin = create_standin_from_settings(settings)
-    standin.products_bulk = args.products_bulk or settings.standin_products_bulk
+    standin.products_bulk = args.products_bulk or settings.standin.products_bulk
     print(
         f"Java stand-in: http://{args.host}:{args.port}/api/v1 (secret from SALESFLOW_JWT_SECRET)"
     )
@@ -158,14 +160,16 @@ def _standin(settings: Settings, args: argparse.Namespace) -> int:
         standin.app,
         host=args.host,
         port=args.port,
-        log_level=settings.log_level.lower(),
+        log_level=settings.observability.log_level.lower(),
         log_config=None,  # logging is configured in main (JSON or text)
     )
     return 0
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    print(mint_access_token(settings.jwt_secret, args.role, subject=args.subject, ttl_s=args.ttl))
+    print(
+        mint_access_token(settings.auth.jwt_secret, args.role, subject=args.subject, ttl_s=args.ttl)
+    )
     return 0
 
 
@@ -186,13 +190,19 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     if settings.embedded:
         print("Worker without SALESFLOW_JAVA_API_URL: using its own seeded demo stand-in.")
         sys.stdout.flush()
-    if settings.worker_metrics_port:
+    if settings.observability.worker_metrics_port:
         from prometheus_client import start_http_server
 
         from .metrics import REGISTRY
 
-        start_http_server(settings.worker_metrics_port, addr=settings.host, registry=REGISTRY)
-        log.info("worker metrics on %s:%d", settings.host, settings.worker_metrics_port)
+        start_http_server(
+            settings.observability.worker_metrics_port, addr=settings.edge.host, registry=REGISTRY
+        )
+        log.info(
+            "worker metrics on %s:%d",
+            settings.edge.host,
+            settings.observability.worker_metrics_port,
+        )
     asyncio.run(_run_worker(settings))
     return 0
 

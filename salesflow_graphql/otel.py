@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def configure_tracing(settings: Settings) -> Any:
     """Install a tracer provider exporting to the configured exporter; None when disabled."""
-    if not settings.otel_enabled:
+    if not settings.observability.otel_enabled:
         return None
     if not otel_installed():
         raise RuntimeError(MISSING_OTEL)
@@ -35,11 +35,13 @@ def configure_tracing(settings: Settings) -> Any:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(
-        resource=Resource.create({"service.name": settings.otel_service_name})
+        resource=Resource.create({"service.name": settings.observability.otel_service_name})
     )
-    provider.add_span_processor(BatchSpanProcessor(_exporter(settings.otel_exporter.lower())))
+    provider.add_span_processor(
+        BatchSpanProcessor(_exporter(settings.observability.otel_exporter.lower()))
+    )
     trace.set_tracer_provider(provider)
-    log.info("tracing on: spans to %s", settings.otel_exporter.lower())
+    log.info("tracing on: spans to %s", settings.observability.otel_exporter.lower())
     return provider
 
 

@@ -80,13 +80,13 @@ class Runtime:
             transport = httpx.ASGITransport(app=standin.app)
         cache = Cache(
             settings.redis_url,
-            stale_s=settings.cache_stale_s,
-            local_bytes=settings.cache_local_mb * 2**20,
+            stale_s=settings.cache.stale_s,
+            local_bytes=settings.cache.local_mb * 2**20,
         )
         await cache.start()  # other replicas' invalidations
         client = JavaClient(settings, transport=transport)
         source = SystemOfRecord(client, cache, settings)
-        signer = LinkSigner(settings.jwt_secret, ttl_s=settings.link_ttl_s)
+        signer = LinkSigner(settings.auth.jwt_secret, ttl_s=settings.auth.link_ttl_s)
         files = FileStore(settings.exports_dir)
         sales_analytics = SalesAnalyticsService(cache, settings)
         stock_analytics = StockAnalyticsService(cache, settings)

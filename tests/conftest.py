@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -67,21 +66,21 @@ def base_settings() -> Settings:
 @pytest.fixture
 def settings(base_settings: Settings) -> Settings:
     # No retry backoff in tests: faults answer at once and the tests stay fast.
-    return dataclasses.replace(base_settings, java_backoff_s=0.0)
+    return base_settings.replace(java={"backoff_s": 0.0})
 
 
 @pytest.fixture(scope="session")
 def demo_shop(base_settings: Settings) -> DemoShop:
     from salesflow_graphql.standin import build_demo_shop
 
-    return build_demo_shop(seed=base_settings.demo_seed, today=base_settings.today())
+    return build_demo_shop(seed=base_settings.standin.demo_seed, today=base_settings.today())
 
 
 @pytest.fixture
 def standin(demo_shop: DemoShop, settings: Settings) -> StandIn:
     from salesflow_graphql.standin import StandIn
 
-    return StandIn(demo_shop, secret=settings.jwt_secret)
+    return StandIn(demo_shop, secret=settings.auth.jwt_secret)
 
 
 @pytest.fixture
@@ -97,7 +96,7 @@ def started(settings: Settings, standin: StandIn) -> Callable[..., Any]:
 
     @contextlib.asynccontextmanager
     async def start(**changes: Any) -> AsyncIterator[Runtime]:
-        runtime = await Runtime.start(dataclasses.replace(settings, **changes), standin=standin)
+        runtime = await Runtime.start(settings.replace(**changes), standin=standin)
         try:
             yield runtime
         finally:
@@ -116,9 +115,9 @@ async def gateway(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def user_token(settings: Settings) -> str:
-    return mint_access_token(settings.jwt_secret, Role.USER, username="ursula")
+    return mint_access_token(settings.auth.jwt_secret, Role.USER, username="ursula")
 
 
 @pytest.fixture
 def admin_token(settings: Settings) -> str:
-    return mint_access_token(settings.jwt_secret, Role.ADMIN, username="adam")
+    return mint_access_token(settings.auth.jwt_secret, Role.ADMIN, username="adam")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 
@@ -25,7 +24,7 @@ RECENT = "query($limit: Int!, $min: Severity!) { alerts(limit: $limit, minSeveri
 
 @pytest.fixture
 def api_settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, alert_check_interval_minutes=0, alert_scan_days=60)
+    return settings.replace(alerts={"check_interval_minutes": 0, "scan_days": 60})
 
 
 @pytest.fixture
@@ -158,9 +157,7 @@ async def test_after_must_be_an_alert_id(served: tuple[Runtime, str], user_token
 async def test_idle_subscriptions_get_server_pings_in_text_frames(
     api_settings: Settings, standin: StandIn, user_token: str
 ) -> None:
-    runtime = await Runtime.start(
-        dataclasses.replace(api_settings, ws_keepalive_s=0.1), standin=standin
-    )
+    runtime = await Runtime.start(api_settings.replace(ws={"keepalive_s": 0.1}), standin=standin)
     try:
         async with serving(create_app(runtime=runtime)) as url:
             async with GraphQLWebSocket.connect(_ws(url), user_token) as ws:
@@ -175,7 +172,7 @@ async def test_subscriptions_per_connection_are_limited(
     api_settings: Settings, standin: StandIn, user_token: str
 ) -> None:
     runtime = await Runtime.start(
-        dataclasses.replace(api_settings, ws_max_subscriptions=2), standin=standin
+        api_settings.replace(ws={"max_subscriptions": 2}), standin=standin
     )
     try:
         async with serving(create_app(runtime=runtime)) as url:

@@ -268,7 +268,7 @@ def test_every_planted_anomaly_is_detected_whatever_the_date(base_settings: Sett
     days = sorted({*(start + timedelta(days=15 * k) for k in range(25)), *UNSEEN_BEFORE})
     missed = []
     for today in days:
-        shop = build_demo_shop(seed=base_settings.demo_seed, today=today)
+        shop = build_demo_shop(seed=base_settings.standin.demo_seed, today=today)
         planted = shop.planted_anomalies
         kinds = Counter((a.kind, a.category is None) for a in planted)
         assert kinds == {("spike", True): 4, ("spike", False): 1, ("drop", True): 3}, today

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import email
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -29,18 +28,14 @@ from salesflow_graphql.standin import DemoShop, StandIn
 @pytest.fixture
 def alert_settings(settings: Settings) -> Settings:
     # No scheduled checks (the tests run them), fresh reads of Java for every check.
-    return dataclasses.replace(
-        settings,
-        alert_check_interval_minutes=0,
-        alert_scan_days=60,
-        catalogue_ttl_s=0,
-        sales_ttl_s=0,
-        analytics_ttl_s=0,
+    return settings.replace(
+        alerts={"check_interval_minutes": 0, "scan_days": 60},
+        cache={"catalogue_ttl_s": 0, "sales_ttl_s": 0, "analytics_ttl_s": 0},
     )
 
 
 def _data(runtime: Runtime) -> DataSource:
-    token = mint_access_token(runtime.settings.jwt_secret, Role.ADMIN, username="adam")
+    token = mint_access_token(runtime.settings.auth.jwt_secret, Role.ADMIN, username="adam")
     return runtime.services.data(token)
 
 
@@ -99,7 +94,7 @@ async def test_a_product_running_out_of_stock_alerts_on_the_next_check(
 ) -> None:
     await alert_runtime.alerts.check_and_notify_anomalies(_data(alert_runtime))
     seller = next(a.sku for a in demo_shop.planted_anomalies if a.kind == "spike" and a.sku)
-    admin = mint_access_token(alert_runtime.settings.jwt_secret, Role.ADMIN)
+    admin = mint_access_token(alert_runtime.settings.auth.jwt_secret, Role.ADMIN)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=standin.app),
         base_url="http://standin/api/v1",
@@ -121,12 +116,12 @@ async def test_the_digest_arrives_with_html_and_text_parts(
     alert_settings: Settings, standin: StandIn, smtp: tuple[_Inbox, int]
 ) -> None:
     inbox, port = smtp
-    settings = dataclasses.replace(
-        alert_settings,
-        smtp_host="127.0.0.1",
-        smtp_port=port,
-        alert_email_to=("ops@shop.example", "boss@shop.example"),
-        alert_email_min_severity=Severity.HIGH,
+    settings = alert_settings.replace(
+        mail={"smtp_host": "127.0.0.1", "smtp_port": port},
+        alerts={
+            "email_to": ("ops@shop.example", "boss@shop.example"),
+            "email_min_severity": Severity.HIGH,
+        },
     )
     runtime = await Runtime.start(settings, standin=standin)
     try:
@@ -154,13 +149,9 @@ async def test_the_digest_arrives_with_html_and_text_parts(
 async def test_a_failing_mail_server_never_breaks_the_check(
     alert_settings: Settings, standin: StandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = dataclasses.replace(
-        alert_settings,
-        smtp_host="127.0.0.1",
-        smtp_port=free_port(),  # nobody listens
-        mail_retries=1,
-        mail_backoff_s=0,
-        alert_email_to=("ops@shop.example",),
+    settings = alert_settings.replace(
+        mail={"smtp_host": "127.0.0.1", "smtp_port": free_port(), "retries": 1, "backoff_s": 0},
+        alerts={"email_to": ("ops@shop.example",)},
     )
     runtime = await Runtime.start(settings, standin=standin)
     try:
@@ -174,7 +165,7 @@ async def test_a_failing_mail_server_never_breaks_the_check(
 @pytest.fixture
 async def redis_settings(alert_settings: Settings) -> AsyncIterator[Settings]:
     await flush_alerts_db()
-    yield dataclasses.replace(alert_settings, redis_url=ALERTS_REDIS_URL)
+    yield alert_settings.replace(redis_url=ALERTS_REDIS_URL)
     await flush_alerts_db()
 
 
@@ -183,7 +174,7 @@ async def test_two_runtimes_on_one_redis_do_not_double_alert(
 ) -> None:
     replicas = [
         await Runtime.start(
-            redis_settings, standin=StandIn(demo_shop, secret=redis_settings.jwt_secret)
+            redis_settings, standin=StandIn(demo_shop, secret=redis_settings.auth.jwt_secret)
         )
         for _ in range(2)
     ]
@@ -204,21 +195,21 @@ async def test_two_runtimes_on_one_redis_do_not_double_alert(
 
 def test_the_scheduled_check_is_registered_every_n_minutes(settings: Settings) -> None:
     registry = build_registry(
-        JOB_PROVIDERS, dataclasses.replace(settings, alert_check_interval_minutes=10)
+        JOB_PROVIDERS, settings.replace(alerts={"check_interval_minutes": 10})
     )
     job = registry.periodic[ANOMALY_JOB]
     assert str(job.schedule) == "every 10m" and job.role is Role.ADMIN
     hourly = JobRegistry()
-    register_alert_jobs(hourly, dataclasses.replace(settings, alert_check_interval_minutes=120))
+    register_alert_jobs(hourly, settings.replace(alerts={"check_interval_minutes": 120}))
     assert str(hourly.periodic[ANOMALY_JOB].schedule) == "every 2h"
     off = JobRegistry()
-    register_alert_jobs(off, dataclasses.replace(settings, alert_check_interval_minutes=0))
+    register_alert_jobs(off, settings.replace(alerts={"check_interval_minutes": 0}))
     assert off.periodic == {}
     # Only the embedded demo checks at start-up; with Java the schedule decides.
     assert settings.embedded and job.run_at_startup
     with_java = JobRegistry()
-    java = dataclasses.replace(
-        settings, alert_check_interval_minutes=10, java_api_url="http://java:8080/api/v1"
+    java = settings.replace(
+        alerts={"check_interval_minutes": 10}, java={"api_url": "http://java:8080/api/v1"}
     )
     register_alert_jobs(with_java, java)
     assert not with_java.periodic[ANOMALY_JOB].run_at_startup
@@ -228,7 +219,7 @@ async def test_the_embedded_default_checks_once_at_start_up(
     alert_settings: Settings, standin: StandIn
 ) -> None:
     """The demo's live alerts card has alerts at once, not after the first interval."""
-    settings = dataclasses.replace(alert_settings, alert_check_interval_minutes=10)
+    settings = alert_settings.replace(alerts={"check_interval_minutes": 10})
     runtime = await Runtime.start(settings, standin=standin)
     try:
         await wait_until(
@@ -247,7 +238,7 @@ async def test_a_scheduled_tick_runs_a_check_with_the_scheduler_identity(
     runtime = await Runtime.start(alert_settings, standin=standin)
     try:
         registry = build_registry(
-            JOB_PROVIDERS, dataclasses.replace(alert_settings, alert_check_interval_minutes=5)
+            JOB_PROVIDERS, alert_settings.replace(alerts={"check_interval_minutes": 5})
         )
         await run_periodic(
             registry.periodic[ANOMALY_JOB], runtime.jobs, runtime.services, datetime.now()
@@ -277,7 +268,7 @@ async def test_with_redis_the_check_is_a_unique_arq_cron_job_of_the_workers(
 ) -> None:
     from salesflow_graphql.jobs.worker import build_worker
 
-    settings = dataclasses.replace(redis_settings, alert_check_interval_minutes=15)
+    settings = redis_settings.replace(alerts={"check_interval_minutes": 15})
     runtime = await Runtime.start(settings, standin=standin)
     try:
         worker = build_worker(runtime.jobs, runtime.services, burst=True)

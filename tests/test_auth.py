@@ -20,26 +20,28 @@ def _forged(settings: Settings) -> str:
 
 
 def _expired(settings: Settings) -> str:
-    return mint_access_token(settings.jwt_secret, Role.USER, now=time.time() - 7200)
+    return mint_access_token(settings.auth.jwt_secret, Role.USER, now=time.time() - 7200)
 
 
 def _wrong_issuer(settings: Settings) -> str:
-    return mint_access_token(settings.jwt_secret, Role.USER, issuer="someone-else")
+    return mint_access_token(settings.auth.jwt_secret, Role.USER, issuer="someone-else")
 
 
 def _refresh(settings: Settings) -> str:
-    return mint_refresh_token(settings.jwt_secret)
+    return mint_refresh_token(settings.auth.jwt_secret)
 
 
 def _no_expiry(settings: Settings) -> str:
     return jwt.encode(
-        {"sub": "x", "iss": "salesflow-app", "role": "USER"}, settings.jwt_secret.encode(), "HS256"
+        {"sub": "x", "iss": "salesflow-app", "role": "USER"},
+        settings.auth.jwt_secret.encode(),
+        "HS256",
     )
 
 
 def _unknown_role(settings: Settings) -> str:
     claims = {"sub": "x", "iss": "salesflow-app", "role": "ROOT", "exp": int(time.time()) + 60}
-    return jwt.encode(claims, settings.jwt_secret.encode(), "HS256")
+    return jwt.encode(claims, settings.auth.jwt_secret.encode(), "HS256")
 
 
 def _none_algorithm(settings: Settings) -> str:
@@ -106,9 +108,9 @@ async def test_queries_over_get_need_a_token_too(
 
 def test_claims_of_an_access_token_become_the_principal(settings: Settings) -> None:
     token = mint_access_token(
-        settings.jwt_secret, Role.ADMIN, subject="+15551234567", username="ada"
+        settings.auth.jwt_secret, Role.ADMIN, subject="+15551234567", username="ada"
     )
-    principal = verify_access_token(token, settings.jwt_secret)
+    principal = verify_access_token(token, settings.auth.jwt_secret)
     assert principal.role is Role.ADMIN and principal.is_admin
     assert principal.subject == "+15551234567" and principal.username == "ada"
     assert principal.token == token
@@ -118,7 +120,7 @@ def test_claims_of_an_access_token_become_the_principal(settings: Settings) -> N
 
 
 def test_clock_skew_leeway_is_60_seconds_by_default() -> None:
-    assert Settings.from_env({}).jwt_leeway_s == 60
+    assert Settings.from_env({}).auth.jwt_leeway_s == 60
 
 
 async def test_a_token_issued_by_a_clock_running_ahead_is_accepted(
@@ -134,21 +136,21 @@ async def test_a_token_issued_by_a_clock_running_ahead_is_accepted(
         "nbf": int(ahead),
         "exp": int(ahead) + 3600,
     }
-    token = jwt.encode(claims, settings.jwt_secret.encode(), "HS256")
+    token = jwt.encode(claims, settings.auth.jwt_secret.encode(), "HS256")
     # (No Java call: the stand-in shares this machine's clock, Java would not.)
     answer = await graphql(gateway, "{ alerts(limit: 1) { id } }", token)
     assert "errors" not in answer
     with pytest.raises(Exception, match="not valid yet"):
-        verify_access_token(token, settings.jwt_secret, leeway_s=0)
+        verify_access_token(token, settings.auth.jwt_secret, leeway_s=0)
 
 
 def test_expiry_allows_the_leeway_and_no_more(settings: Settings) -> None:
     now = time.time()
-    just_expired = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=60, now=now - 90)
-    long_expired = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=60, now=now - 200)
-    assert verify_access_token(just_expired, settings.jwt_secret, leeway_s=60).expires_at
+    just_expired = mint_access_token(settings.auth.jwt_secret, Role.USER, ttl_s=60, now=now - 90)
+    long_expired = mint_access_token(settings.auth.jwt_secret, Role.USER, ttl_s=60, now=now - 200)
+    assert verify_access_token(just_expired, settings.auth.jwt_secret, leeway_s=60).expires_at
     with pytest.raises(Exception, match="expired"):
-        verify_access_token(long_expired, settings.jwt_secret, leeway_s=60)
+        verify_access_token(long_expired, settings.auth.jwt_secret, leeway_s=60)
 
 
 def test_a_verified_token_is_remembered_but_its_expiry_is_checked_each_time(
@@ -156,14 +158,14 @@ def test_a_verified_token_is_remembered_but_its_expiry_is_checked_each_time(
 ) -> None:
     from salesflow_graphql.edge import auth as edge_auth
 
-    token = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=60)
+    token = mint_access_token(settings.auth.jwt_secret, Role.USER, ttl_s=60)
     header = f"Bearer {token}"
     first = edge_auth.authenticate(header, settings)
     assert edge_auth.authenticate(header, settings) is first, "the second check is a lookup"
     with pytest.raises(Exception, match="signature"):
         edge_auth.authenticate(f"Bearer {token[:-4]}AAAA", settings)
-    assert edge_auth.VERIFIED.get(settings.jwt_secret, f"{token[:-4]}AAAA") is None
-    later = time.time() + 60 + settings.jwt_leeway_s + 5
+    assert edge_auth.VERIFIED.get(settings.auth.jwt_secret, f"{token[:-4]}AAAA") is None
+    later = time.time() + 60 + settings.auth.jwt_leeway_s + 5
     monkeypatch.setattr(edge_auth.time, "time", lambda: later)
     monkeypatch.setattr("jwt.api_jwt.datetime", _FrozenDatetime(later))
     with pytest.raises(Exception, match="expired"):

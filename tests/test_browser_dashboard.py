@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import dataclasses
 import json
 import time
 from datetime import date, timedelta
@@ -60,7 +59,7 @@ BAD_PRODUCTS = [
 @pytest.fixture
 def live_gateway_settings(settings: Settings, tmp_path: Path) -> Settings:
     # Reports go to a temporary folder; a tripped breaker probes Java again soon.
-    return dataclasses.replace(settings, exports_dir=str(tmp_path / "exports"), breaker_reset_s=0.3)
+    return settings.replace(exports_dir=str(tmp_path / "exports"), java={"breaker_reset_s": 0.3})
 
 
 async def _open(browser_page: GuardedPage, gateway: LiveGateway, token: str) -> Any:

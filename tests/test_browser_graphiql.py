@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
@@ -28,7 +27,7 @@ RESULT = "section.result-window"
 @pytest.fixture
 def live_gateway_settings(settings: Settings) -> Settings:
     # Sixty days of history to scan: the demo shop then has alerts of every severity.
-    return dataclasses.replace(settings, alert_check_interval_minutes=0, alert_scan_days=60)
+    return settings.replace(alerts={"check_interval_minutes": 0, "scan_days": 60})
 
 
 async def _open_graphiql(browser_page: GuardedPage, gateway: LiveGateway) -> Any:

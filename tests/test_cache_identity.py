@@ -193,9 +193,9 @@ async def test_a_report_job_s_download_url_is_the_same_on_every_read(
             await wait_until(completed, timeout=30, what="the report")
             first = reads[-1]
             assert first["status"] == "COMPLETED" and first["downloadUrl"], first
-            kept_s = runtime.settings.report_retention_days * 86400
+            kept_s = runtime.settings.reports.retention_days * 86400
             finished = datetime.fromisoformat(first["finishedAt"]).timestamp()
-            for later in (1.0, runtime.settings.link_ttl_s + 60.0):  # a second, an hour on
+            for later in (1.0, runtime.settings.auth.link_ttl_s + 60.0):  # a second, an hour on
                 _clock_at(monkeypatch, time.time() + later)
                 again = _data(await graphql(gateway, REPORT, user_token, {"id": job_id}))
                 assert again["report"] == first

@@ -331,7 +331,7 @@ async def test_a_dead_redis_falls_back_to_memory_without_errors() -> None:
 async def test_the_gateway_caches_in_redis_shared_by_replicas(
     settings: Settings, standin: StandIn, user_token: str, redis_db: redis.Redis
 ) -> None:
-    configured = dataclasses.replace(settings, redis_url=REDIS_URL)
+    configured = settings.replace(redis_url=REDIS_URL)
     query = "{ salesAnalytics { kpis { revenue orders } } }"
     answers = []
     for _replica in range(2):
@@ -349,7 +349,7 @@ async def test_the_gateway_caches_in_redis_shared_by_replicas(
 async def test_the_gateway_answers_when_redis_is_down(
     settings: Settings, standin: StandIn, user_token: str
 ) -> None:
-    configured = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    configured = settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     runtime = await Runtime.start(configured, standin=standin)
     transport = httpx.ASGITransport(app=create_app(runtime=runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
@@ -363,9 +363,7 @@ async def test_the_gateway_answers_when_redis_is_down(
 async def test_answers_are_fresh_no_longer_than_the_data_under_them_and_say_its_age(
     settings: Settings, standin: StandIn, user_token: str, redis_db: redis.Redis
 ) -> None:
-    configured = dataclasses.replace(
-        settings, redis_url=REDIS_URL, analytics_ttl_s=60, cache_stale_s=30
-    )
+    configured = settings.replace(redis_url=REDIS_URL, cache={"analytics_ttl_s": 60, "stale_s": 30})
     runtime = await Runtime.start(configured, standin=standin)
     source, generation = runtime.source, runtime.cache.generation
     today = configured.today()
@@ -410,7 +408,7 @@ def source_codec(name: str):  # a codec of sor.frames by name
 async def test_a_stale_answer_is_served_at_once_and_refreshed_by_running_the_request_again(
     settings: Settings, standin: StandIn, user_token: str
 ) -> None:
-    runtime = await Runtime.start(dataclasses.replace(settings, cache_stale_s=60), standin=standin)
+    runtime = await Runtime.start(settings.replace(cache={"stale_s": 60}), standin=standin)
     query = "{ salesAnalytics { kpis { orders } } }"
     transport = httpx.ASGITransport(app=create_app(runtime=runtime))
     headers = {"Authorization": f"Bearer {user_token}"}

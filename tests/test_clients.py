@@ -108,10 +108,12 @@ async def gateway(base_settings: Settings, demo_shop: Any) -> AsyncIterator[Gate
     from salesflow_graphql.standin import StandIn
 
     await asyncio.to_thread(_ensure_node_modules)
-    settings = dataclasses.replace(base_settings, java_backoff_s=0.0)
-    runtime = await Runtime.start(settings, standin=StandIn(demo_shop, secret=settings.jwt_secret))
-    user = mint_access_token(settings.jwt_secret, Role.USER, username="client-user")
-    admin = mint_access_token(settings.jwt_secret, Role.ADMIN, username="client-admin")
+    settings = base_settings.replace(java={"backoff_s": 0.0})
+    runtime = await Runtime.start(
+        settings, standin=StandIn(demo_shop, secret=settings.auth.jwt_secret)
+    )
+    user = mint_access_token(settings.auth.jwt_secret, Role.USER, username="client-user")
+    admin = mint_access_token(settings.auth.jwt_secret, Role.ADMIN, username="client-admin")
     try:
         async with serving(create_app(runtime=runtime)) as url:
             async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -272,8 +274,10 @@ async def limited_gateway(
     """A second gateway whose users may send 2 requests, then 1 every 10 s."""
     from salesflow_graphql.standin import StandIn
 
-    settings = dataclasses.replace(base_settings, rate_limit_per_s=0.1, rate_limit_burst=2)
-    runtime = await Runtime.start(settings, standin=StandIn(demo_shop, secret=settings.jwt_secret))
+    settings = base_settings.replace(edge={"rate_limit_per_s": 0.1, "rate_limit_burst": 2})
+    runtime = await Runtime.start(
+        settings, standin=StandIn(demo_shop, secret=settings.auth.jwt_secret)
+    )
     try:
         async with serving(create_app(runtime=runtime)) as url:
             yield Gateway(url, gateway.user_token, gateway.admin_token)
@@ -309,10 +313,12 @@ async def trusted_gateway(
         "--out",
         str(manifest),
     )
-    settings = dataclasses.replace(
-        base_settings, persisted_queries="trusted", trusted_documents=str(manifest)
+    settings = base_settings.replace(
+        graphql={"persisted_queries": "trusted", "trusted_documents": str(manifest)}
     )
-    runtime = await Runtime.start(settings, standin=StandIn(demo_shop, secret=settings.jwt_secret))
+    runtime = await Runtime.start(
+        settings, standin=StandIn(demo_shop, secret=settings.auth.jwt_secret)
+    )
     try:
         async with serving(create_app(runtime=runtime)) as url:
             yield Gateway(

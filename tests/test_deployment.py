@@ -11,7 +11,6 @@ HAProxy comes from Debian (``scripts/ensure-haproxy.sh``; CI installs it).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import itertools
 import os
 import re
@@ -117,8 +116,8 @@ def test_the_balancer_timeouts_fit_the_gateway_settings() -> None:
         for m in re.finditer(r"^\s*timeout\s+(\S+)\s+(\S+)", HAPROXY_CFG.read_text(), re.M)
     }
     defaults = Settings.from_env({})
-    assert timeouts["tunnel"] > 2 * defaults.ws_keepalive_s
-    longest = max(defaults.request_timeout_s, defaults.upload_timeout_s)
+    assert timeouts["tunnel"] > 2 * defaults.ws.keepalive_s
+    longest = max(defaults.edge.request_timeout_s, defaults.edge.upload_timeout_s)
     assert timeouts["server"] > longest and timeouts["client"] > longest
     assert timeouts["http-request"] <= 30, "slow headers are cut off by the balancer"
 
@@ -141,7 +140,7 @@ async def test_haproxy_balances_round_robin_and_passes_websocket_upgrades(
     settings: Settings, standin: StandIn, tmp_path: Path, user_token: str
 ) -> None:
     # Pings every 0.2 s, so that a few must cross the balancer while the socket is open.
-    settings = dataclasses.replace(settings, ws_keepalive_s=0.2)
+    settings = settings.replace(ws={"keepalive_s": 0.2})
     runtime = await Runtime.start(settings, standin=standin)
     try:
         async with (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -150,7 +149,7 @@ async def test_render_has_the_request_deadline(
         await asyncio.sleep(30)
 
     monkeypatch.setattr(runtime.reports, "generate_report", slow)
-    runtime.settings = dataclasses.replace(settings, request_timeout_s=0.3)
+    runtime.settings = settings.replace(edge={"request_timeout_s": 0.3})
     async with _over_socket(runtime) as client:
         response = await client.get("/reports/render", headers=_auth(user_token))
     assert response.status_code == 504
@@ -336,7 +335,7 @@ async def test_an_empty_json_body_is_refused_at_once(
 ) -> None:
     """Found by the fuzz: the view asked the server for a body already read, and waited
     for the client to hang up, until the deadline (504)."""
-    async with started(request_timeout_s=5) as runtime, _over_socket(runtime) as client:
+    async with started(edge={"request_timeout_s": 5}) as runtime, _over_socket(runtime) as client:
         response = await client.post(
             "/graphql",
             content=b"",
@@ -352,7 +351,7 @@ async def test_a_query_sent_as_multipart_gets_the_query_deadline(
     standin.faults.latency_s = 3.0
     try:
         async with (
-            started(request_timeout_s=1.0, upload_timeout_s=60) as runtime,
+            started(edge={"request_timeout_s": 1.0, "upload_timeout_s": 60}) as runtime,
             _over_socket(runtime) as client,
         ):
             response = await client.post(
@@ -390,7 +389,7 @@ async def test_a_trickling_multipart_body_gets_the_deadline_of_its_operation(
 ) -> None:
     """Only an upload mutation waits for its file for the upload deadline."""
     async with (
-        started(request_timeout_s=0.3, upload_timeout_s=1.5) as runtime,
+        started(edge={"request_timeout_s": 0.3, "upload_timeout_s": 1.5}) as runtime,
         serving(create_app(runtime=runtime)) as url,
     ):
         reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
@@ -536,10 +535,10 @@ async def test_links_are_absolute_and_forwarded_headers_count_only_from_trusted_
     transport = httpx.ASGITransport(app=create_app(runtime=runtime))  # the peer: 127.0.0.1
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         untrusted = await _download_url(client, user_token, **forwarded)
-        runtime.settings = dataclasses.replace(settings, trusted_proxies="127.0.0.0/8")
+        runtime.settings = settings.replace(edge={"trusted_proxies": "127.0.0.0/8"})
         trusted = await _download_url(client, user_token, **forwarded)
-        runtime.settings = dataclasses.replace(
-            settings, trusted_proxies="127.0.0.0/8", public_url="https://api.example/"
+        runtime.settings = settings.replace(
+            edge={"trusted_proxies": "127.0.0.0/8"}, public_url="https://api.example/"
         )
         configured = await _download_url(client, user_token, **forwarded)
         downloaded = await client.get(configured.replace("https://api.example", ""))
@@ -560,7 +559,7 @@ async def test_the_rate_limit_counts_the_forwarded_client_only_behind_a_trusted_
             (await client.get(link, headers={"X-Forwarded-For": f"10.0.0.{i}"})).status_code
             for i in range(2)
         ]
-        runtime.settings = dataclasses.replace(settings, trusted_proxies="127.0.0.1")
+        runtime.settings = settings.replace(edge={"trusted_proxies": "127.0.0.1"})
         proxied = [
             (await client.get(link, headers={"X-Forwarded-For": f"10.0.1.{i}"})).status_code
             for i in range(2)
@@ -573,7 +572,7 @@ async def test_cors_allows_apollo_s_client_awareness_headers(
     started: Callable[..., Any],
 ) -> None:
     dash = "https://dash.example"
-    async with started(cors_origins=dash) as runtime:
+    async with started(edge={"cors_origins": dash}) as runtime:
         transport = httpx.ASGITransport(app=create_app(runtime=runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             preflight = await client.options(

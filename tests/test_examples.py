@@ -382,8 +382,8 @@ def _answered(example: Example, answer: dict[str, Any]) -> dict[str, Any]:
 def settings(base_settings: Settings, tmp_path: Path) -> Settings:
     # Report files and import error workbooks go to a temporary directory;
     # anomaly checks scan the demo shop's 60 days of planted anomalies.
-    return dataclasses.replace(
-        base_settings, java_backoff_s=0.0, exports_dir=str(tmp_path), alert_scan_days=60
+    return base_settings.replace(
+        java={"backoff_s": 0.0}, exports_dir=str(tmp_path), alerts={"scan_days": 60}
     )
 
 

@@ -461,10 +461,10 @@ OLD_RANGE = """{ salesAnalytics(range: {start: "2025-01-01", end: "2025-01-31"})
 
 
 @contextlib.asynccontextmanager
-async def gateway_in_process(settings: Settings, java: Java, **overrides: Any):
-    configured = dataclasses.replace(
-        settings, jwt_secret=SECRET, java_api_url=java.api, java_retries=0, **overrides
-    )
+async def gateway_in_process(settings: Settings, java: Java, /, **overrides: Any):
+    configured = settings.replace(
+        auth={"jwt_secret": SECRET}, java={"api_url": java.api, "retries": 0}
+    ).replace(**overrides)
     runtime = await Runtime.start(configured)
     transport = httpx.ASGITransport(app=create_app(runtime=runtime))
     try:
@@ -521,7 +521,7 @@ def upstream_calls(outcome: str) -> float:
 async def test_slow_java_opens_the_breaker_which_closes_once_java_is_fast_again(
     java: Java, settings: Settings
 ) -> None:
-    overrides = {"java_read_timeout_s": 0.2, "breaker_failures": 3, "breaker_reset_s": 0.5}
+    overrides = {"java": {"read_timeout_s": 0.2, "breaker_failures": 3, "breaker_reset_s": 0.5}}
     async with gateway_in_process(settings, java, **overrides) as (runtime, gateway):
         await java.faults(latency_s=1.0)  # every call outlasts the read timeout
         timeouts = upstream_calls("timeout")

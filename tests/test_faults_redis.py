@@ -129,16 +129,13 @@ async def stack_on(
 ) -> AsyncIterator[Stack]:
     """The stand-in and a gateway in Redis mode (jobs on arq), each on a real socket."""
     async with serving(standin.app) as java:
-        settings = dataclasses.replace(
-            base_settings,
-            jwt_secret=SECRET,
-            java_api_url=f"{java}/api/v1",
+        settings = base_settings.replace(
+            auth={"jwt_secret": SECRET},
+            java={"api_url": f"{java}/api/v1", "retries": 0},
             redis_url=server.url,
             exports_dir=str(exports),
-            job_timeout_s=JOB_TIMEOUT_S,
-            sales_ttl_s=0,
-            analytics_ttl_s=0,
-            java_retries=0,
+            jobs={"timeout_s": JOB_TIMEOUT_S},
+            cache={"sales_ttl_s": 0, "analytics_ttl_s": 0},
         )
         runtime = await Runtime.start(settings)
         try:
@@ -202,9 +199,7 @@ def _statuses(messages: list[dict[str, Any]]) -> list[str]:
 async def test_the_cache_serves_through_a_redis_restart_then_uses_redis_again(
     volatile_redis: RedisServer, settings: Settings, standin: StandIn, user_token: str
 ) -> None:
-    runtime = await Runtime.start(
-        dataclasses.replace(settings, redis_url=volatile_redis.url), standin=standin
-    )
+    runtime = await Runtime.start(settings.replace(redis_url=volatile_redis.url), standin=standin)
     runtime.cache.redis_retry_s = 0.3  # how soon Redis is tried again after a failure
     client = volatile_redis.client()
     transport = httpx.ASGITransport(app=create_app(runtime=runtime))

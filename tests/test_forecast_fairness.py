@@ -8,8 +8,6 @@ training process included. Victor's forecast then trains at once.
 
 from __future__ import annotations
 
-import dataclasses
-
 import httpx
 import process_table
 import pytest
@@ -35,16 +33,16 @@ def _input(horizon: int) -> dict[str, int]:
 async def test_an_abandoned_burst_is_capped_and_cancelled_and_another_user_is_answered(
     base_settings: Settings, demo_shop: DemoShop
 ) -> None:
-    settings = dataclasses.replace(
-        base_settings, forecast_workers=1, forecast_max_per_user=CAP, forecast_ttl_s=0
+    settings = base_settings.replace(forecast={"workers": 1, "max_per_user": CAP, "ttl_s": 0})
+    runtime = await Runtime.start(
+        settings, standin=StandIn(demo_shop, secret=settings.auth.jwt_secret)
     )
-    runtime = await Runtime.start(settings, standin=StandIn(demo_shop, secret=settings.jwt_secret))
     forecasts = runtime.forecasts
     mallory = mint_access_token(
-        settings.jwt_secret, Role.USER, subject="+15550000666", username="mallory"
+        settings.auth.jwt_secret, Role.USER, subject="+15550000666", username="mallory"
     )
     victor = mint_access_token(
-        settings.jwt_secret, Role.USER, subject="+15550000777", username="victor"
+        settings.auth.jwt_secret, Role.USER, subject="+15550000777", username="victor"
     )
     try:
         forecasts.warm_up()

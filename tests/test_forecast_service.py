@@ -27,7 +27,7 @@ async def forecasting(
     base_settings: Settings, demo_shop: DemoShop
 ) -> AsyncIterator[tuple[httpx.AsyncClient, StandIn]]:
     """One runtime for the module: its training pool starts once."""
-    standin = StandIn(demo_shop, secret=base_settings.jwt_secret)
+    standin = StandIn(demo_shop, secret=base_settings.auth.jwt_secret)
     runtime = await Runtime.start(base_settings, standin=standin)
     transport = httpx.ASGITransport(app=create_app(runtime=runtime))
     async with httpx.AsyncClient(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -274,7 +273,7 @@ async def test_the_dashboard_page_is_served_with_the_same_headers(
 
 @pytest.fixture
 async def graphiql_off(settings: Settings, standin: StandIn) -> AsyncIterator[httpx.AsyncClient]:
-    async with gateway_on(dataclasses.replace(settings, graphiql=False), standin) as client:
+    async with gateway_on(settings.replace(graphql={"graphiql": False}), standin) as client:
         yield client
 
 

@@ -4,7 +4,6 @@ Java stand-in on another real socket, with its request log as the witness of eve
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import json
 import time
@@ -107,9 +106,9 @@ def start(settings: Settings, tmp_path: Path) -> Start:
 
     @asynccontextmanager
     async def gateway(java_url: str, app: Any = None, **overrides: Any) -> AsyncIterator[Gateway]:
-        configured = dataclasses.replace(
-            settings, java_api_url=java_url, exports_dir=str(tmp_path / "exports"), **overrides
-        )
+        configured = settings.replace(
+            java={"api_url": java_url}, exports_dir=str(tmp_path / "exports")
+        ).replace(**overrides)
         runtime = await Runtime.start(configured)
         try:
             async with serving(create_app(runtime=runtime)) as url:
@@ -235,7 +234,7 @@ async def test_commit_uses_products_bulk_in_chunks_when_java_has_it(
     start: Start, java: str, standin: StandIn, admin_token: str
 ) -> None:
     standin.products_bulk = True
-    async with start(java, import_bulk_chunk_size=2) as gateway:
+    async with start(java, imports={"bulk_chunk_size": 2}) as gateway:
         standin.clear_requests()
         result = await gateway.result(
             admin_token, files.xlsx(files.products_rows(5)), dry_run=False
@@ -335,7 +334,7 @@ async def test_a_sale_java_refuses_is_found_by_bisection_and_the_rest_is_written
     async with serving(
         Meanwhile(standin.app, "/sales/bulk", sell_out(standin, sold_out.sku))
     ) as java_url:
-        async with start(f"{java_url}/api/v1", import_bulk_chunk_size=8) as gateway:
+        async with start(f"{java_url}/api/v1", imports={"bulk_chunk_size": 8}) as gateway:
             standin.clear_requests()
             result = await gateway.result(
                 admin_token, files.xlsx(rows), kind="SALES", dry_run=False
@@ -357,7 +356,7 @@ async def test_a_500_on_a_write_is_an_unknown_outcome_never_a_refusal_to_bisect(
     products = stocked(standin, 4)
     before = len(standin.state.ledger)
     rows = [["SKU", "Qty"]] + [[p.sku, 1] for p in products]
-    async with start(java, import_bulk_chunk_size=2) as gateway:
+    async with start(java, imports={"bulk_chunk_size": 2}) as gateway:
         standin.faults.update({"fail_next": 1, "only_paths": ["/sales/bulk"]})
         standin.clear_requests()
         result = await gateway.result(admin_token, files.xlsx(rows), kind="SALES", dry_run=False)
@@ -382,7 +381,7 @@ async def test_java_unavailable_mid_import_stops_and_says_what_is_unknown(
         )
 
     async with serving(Meanwhile(standin.app, "/sales/bulk", proxy_fails, nth=2)) as java_url:
-        async with start(f"{java_url}/api/v1", import_bulk_chunk_size=2) as gateway:
+        async with start(f"{java_url}/api/v1", imports={"bulk_chunk_size": 2}) as gateway:
             standin.clear_requests()
             result = await gateway.result(
                 admin_token, files.xlsx(rows), kind="SALES", dry_run=False
@@ -522,7 +521,7 @@ async def test_a_reader_that_dies_on_a_file_rejects_it_and_the_next_import_works
 ) -> None:
     # With the cap out of the way, python-calamine meets the grid it can't hold: its Rust
     # allocator aborts the sandbox process, which is what an unknown parser bug looks like.
-    limits = {"import_max_sheet_cells": 10**12, "import_sandbox_memory_bytes": 512 * 2**20}
+    limits = {"imports": {"max_sheet_cells": 10**12, "sandbox_memory_bytes": 512 * 2**20}}
     async with start(java, **limits) as gateway:
         crashed = await gateway.result(
             admin_token, files.far_cell_xlsx("SF150000"), dry_run=False, key="k-1"
@@ -704,7 +703,7 @@ async def test_a_25_mb_upload_is_refused_with_413_while_streaming(
 async def test_the_body_stops_being_read_at_the_limit(
     settings: Settings, runtime: Runtime, admin_token: str
 ) -> None:
-    runtime.settings = dataclasses.replace(settings, import_max_upload_bytes=1_000_000)
+    runtime.settings = settings.replace(imports={"max_upload_bytes": 1_000_000})
     app = create_app(runtime=runtime)  # the limits are the edge's, in front of every route
     pulled_before_answer = 0
     answered: list[dict[str, Any]] = []
@@ -742,7 +741,7 @@ async def test_an_import_interrupted_while_writing_keeps_its_key(
     from salesflow_graphql.auth import verify_access_token
     from salesflow_graphql.imports import ImportKind, ImportStatus, Upload
 
-    principal = verify_access_token(admin_token, runtime.settings.jwt_secret)
+    principal = verify_access_token(admin_token, runtime.settings.auth.jwt_secret)
     upload = Upload(files.xlsx(files.products_rows(1)), "list.xlsx")
 
     async def dies_while_writing(*args: Any) -> Any:

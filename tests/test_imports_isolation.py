@@ -110,7 +110,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         "SALESFLOW_RATE_LIMIT_PER_S": "0",
         "SALESFLOW_IMPORT_SANDBOX_MEMORY_BYTES": str(SANDBOX_MEMORY),
     }
-    token = mint_access_token(Settings.from_env(env).jwt_secret, Role.ADMIN, ttl_s=3600)
+    token = mint_access_token(Settings.from_env(env).auth.jwt_secret, Role.ADMIN, ttl_s=3600)
     log = folder / "gateway.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(

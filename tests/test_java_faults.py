@@ -7,7 +7,6 @@ fake upstream (respx) in the last tests.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -42,7 +41,7 @@ def remote_gateway(settings: Settings) -> Gateway:
 
     @asynccontextmanager
     async def start(java_url: str, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-        configured = dataclasses.replace(settings, java_api_url=java_url, **overrides)
+        configured = settings.replace(java={"api_url": java_url}).replace(**overrides)
         runtime = await Runtime.start(configured)
         transport = httpx.ASGITransport(app=create_app(runtime=runtime))
         try:
@@ -73,7 +72,7 @@ async def test_slow_java_times_out_as_unavailable(
     remote_gateway: Gateway, standin: StandIn, java_url: str, user_token: str
 ) -> None:
     standin.faults.latency_s = 1.0
-    async with remote_gateway(java_url, java_read_timeout_s=0.1) as gateway:
+    async with remote_gateway(java_url, java={"read_timeout_s": 0.1}) as gateway:
         answer = await graphql(gateway, QUERY, user_token, {"top": 3})
     assert set(error_codes(answer)) == {"UPSTREAM_UNAVAILABLE"}
     # a read timeout is not retried: asking a slow Java again makes it slower
@@ -102,7 +101,7 @@ async def test_java_failures_map_to_clear_codes(
 ) -> None:
     standin.faults.update(faults)
     # One answer each (no retries): how each kind of answer maps, not how retries end.
-    async with remote_gateway(java_url, java_retries=0) as gateway:
+    async with remote_gateway(java_url, java={"retries": 0}) as gateway:
         response = await gateway.post(
             "/graphql",
             json={"query": QUERY, "variables": {"top": 3}},
@@ -119,7 +118,7 @@ async def test_503_and_500_on_a_get_are_retried_a_bounded_number_of_times(
     remote_gateway: Gateway, standin: StandIn, java_url: str, user_token: str
 ) -> None:
     standin.faults.update({"error_rate": 1.0, "error_status": 503, "only_paths": ["/products"]})
-    async with remote_gateway(java_url, java_retries=2) as gateway:
+    async with remote_gateway(java_url, java={"retries": 2}) as gateway:
         answer = await graphql(gateway, QUERY, user_token, {"top": 3})
         assert set(error_codes(answer)) == {"UPSTREAM_UNAVAILABLE"}
         assert _paths(standin)["/products"] == 3  # first try + 2 retries
@@ -135,7 +134,7 @@ async def test_retries_count_toward_the_breaker(
 ) -> None:
     standin.faults.update({"error_rate": 1.0, "error_status": 500})
     async with remote_gateway(
-        java_url, java_retries=4, breaker_failures=5, breaker_reset_s=60
+        java_url, java={"retries": 4, "breaker_failures": 5, "breaker_reset_s": 60}
     ) as gateway:
         await graphql(gateway, QUERY, user_token, {"top": 3})
         # Three GETs of up to 5 tries each: the fifth failed try (a retry) opens the
@@ -157,7 +156,7 @@ async def test_19_of_20_cold_dashboard_queries_succeed_with_30_percent_500s(
     # many seeds with the default settings used here.
     standin.faults.update({"error_rate": 0.3, "error_status": 500, "seed": 2})
     async with remote_gateway(
-        java_url, sales_ttl_s=0, catalogue_ttl_s=0, analytics_ttl_s=0
+        java_url, cache={"sales_ttl_s": 0, "catalogue_ttl_s": 0, "analytics_ttl_s": 0}
     ) as gateway:
         answers = [await graphql(gateway, QUERY, user_token, {"top": n}) for n in range(1, 21)]
     failed = sum(r.status == 500 for r in standin.requests)
@@ -197,9 +196,7 @@ async def test_breaker_fails_fast_then_recovers_without_restart(
     async with remote_gateway(
         # Open for 2 s: long enough that the next query meets it open on a loaded machine.
         java_url,
-        java_retries=0,
-        breaker_failures=3,
-        breaker_reset_s=2.0,
+        java={"retries": 0, "breaker_failures": 3, "breaker_reset_s": 2.0},
     ) as gateway:
         for top in (1, 2):
             await graphql(gateway, QUERY, user_token, {"top": top})
@@ -230,7 +227,7 @@ BASE = "http://java.test/api/v1"
 
 
 def _client(settings: Settings, **overrides: object) -> JavaClient:
-    return JavaClient(dataclasses.replace(settings, java_api_url=BASE, **overrides))
+    return JavaClient(settings.replace(java={"api_url": BASE}).replace(**overrides))
 
 
 async def _get_products(client: JavaClient) -> Awaitable[Catalogue]:
@@ -272,7 +269,7 @@ async def test_unknown_fields_are_ignored(settings: Settings) -> None:
 
 
 async def test_retry_after_is_honoured_on_429(settings: Settings) -> None:
-    client = _client(settings, java_retries=1)
+    client = _client(settings, java={"retries": 1})
     ok = b'[{"id": 1, "name": "Mug", "sku": "M-1", "price": 3, "stockQuantity": 1}]'
     with respx.mock:
         route = respx.get(f"{BASE}/products")
@@ -287,7 +284,7 @@ async def test_retry_after_is_honoured_on_429(settings: Settings) -> None:
 
 
 async def test_writes_are_never_retried(settings: Settings) -> None:
-    client = _client(settings, java_retries=3)
+    client = _client(settings, java={"retries": 3})
     with respx.mock:
         route = respx.post(f"{BASE}/sales/bulk")
         route.side_effect = httpx.ConnectError("refused")

@@ -112,16 +112,13 @@ async def stack(
     exports = tmp_path_factory.mktemp("exports")
     try:
         async with serving(standin.app) as java:
-            settings = dataclasses.replace(
-                base_settings,
-                jwt_secret=SECRET,
-                java_api_url=f"{java}/api/v1",
+            settings = base_settings.replace(
+                auth={"jwt_secret": SECRET},
+                java={"api_url": f"{java}/api/v1", "retries": 0},
                 redis_url=REDIS_URL,
                 exports_dir=str(exports),
-                job_timeout_s=JOB_TIMEOUT_S,
-                sales_ttl_s=0,
-                analytics_ttl_s=0,
-                java_retries=0,
+                jobs={"timeout_s": JOB_TIMEOUT_S},
+                cache={"sales_ttl_s": 0, "analytics_ttl_s": 0},
             )
             runtime = await Runtime.start(settings)
             try:

@@ -6,7 +6,6 @@ shared one), flushed before each test.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,7 +69,7 @@ async def runner(server: RedisServer, client: redis.Redis, settings: Settings):
         return {"done": ctx.attempt}
 
     registry.add_task(Task("work", run=work))
-    runner = ArqRunner(dataclasses.replace(settings, redis_url=server.url), registry)
+    runner = ArqRunner(settings.replace(redis_url=server.url), registry)
     yield runner
     await runner.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -72,7 +71,7 @@ def _record(task: str = "script", job_id: str | None = None) -> JobRecord:
 
 @pytest.fixture
 def fast(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, job_backoff_s=0.01, job_retries=2, job_timeout_s=2.0)
+    return settings.replace(jobs={"backoff_s": 0.01, "retries": 2, "timeout_s": 2.0})
 
 
 async def _runner(settings: Settings, script: Script) -> InProcessRunner:
@@ -164,7 +163,7 @@ async def test_an_unexpected_error_fails_without_a_stack_trace(runner_for) -> No
 
 async def test_a_job_over_its_timeout_fails(runner_for, fast: Settings) -> None:
     script = Script("hang")
-    runner = await runner_for(script, dataclasses.replace(fast, job_timeout_s=0.2))
+    runner = await runner_for(script, fast.replace(jobs={"timeout_s": 0.2}))
     record = await runner.submit(_record())
     await asyncio.wait_for(_statuses(runner, record), 5)
     final = await runner.get(record.id)
@@ -207,10 +206,10 @@ async def test_a_job_acts_with_a_fresh_token_for_its_owner_not_a_stored_one(
     record = await runner.submit(_record())
     await runner.idle()
     assert "token" not in record.to_json().decode().lower()
-    principal = verify_access_token(script.tokens[0], fast.jwt_secret)
+    principal = verify_access_token(script.tokens[0], fast.auth.jwt_secret)
     assert (principal.subject, principal.role) == (OWNER.subject, Role.USER)
     claims = jwt.decode(script.tokens[0], options={"verify_signature": False})
-    assert claims["exp"] - claims["iat"] == int(fast.job_timeout_s) + 120
+    assert claims["exp"] - claims["iat"] == int(fast.jobs.timeout_s) + 120
 
 
 async def test_the_embedded_scheduler_runs_periodic_jobs(settings: Settings) -> None:
@@ -239,9 +238,9 @@ GENERATE = "mutation { generateReport(input: {kind: SALES, format: XLSX}) { id s
 async def test_a_user_with_too_many_open_report_jobs_is_rate_limited(
     settings: Settings, standin: Any, user_token: str, tmp_path
 ) -> None:
-    other_user = mint_access_token(settings.jwt_secret, Role.USER, subject="+15550000099")
-    limited = dataclasses.replace(
-        settings, report_max_open_per_user=2, exports_dir=str(tmp_path), job_concurrency=1
+    other_user = mint_access_token(settings.auth.jwt_secret, Role.USER, subject="+15550000099")
+    limited = settings.replace(
+        reports={"max_open_per_user": 2}, exports_dir=str(tmp_path), jobs={"concurrency": 1}
     )
     standin.faults.update({"latency_s": 30, "only_paths": ["/sales"]})  # reports wait on Java
     async with gateway_on(limited, standin) as gateway:

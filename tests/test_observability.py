@@ -145,7 +145,7 @@ def test_configure_logging_sends_every_logger_through_one_formatter(
 
 
 def test_log_format_is_json_by_default_and_checked() -> None:
-    assert Settings.from_env({}).log_format == "json"
+    assert Settings.from_env({}).observability.log_format == "json"
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"SALESFLOW_LOG_FORMAT": "xml"})
     assert "SALESFLOW_LOG_FORMAT" in str(caught.value)
@@ -181,7 +181,7 @@ async def test_each_graphql_request_leaves_one_access_line_with_what_it_cost(
     first, second = access_lines()
 
     assert first.request_id == "req-cold-0001" == cold.headers["x-request-id"]
-    assert first.user == verify_access_token(user_token, settings.jwt_secret).subject
+    assert first.user == verify_access_token(user_token, settings.auth.jwt_secret).subject
     assert first.role == "USER"
     assert (first.operation, first.operation_type) == ("Dashboard", "query")
     assert (first.status, first.outcome, first.error_codes) == (200, "ok", [])
@@ -291,7 +291,7 @@ def test_junk_operation_names_cannot_take_the_labels_of_real_ones() -> None:
 async def test_200_junk_operation_names_leave_real_names_labelled(
     gateway: httpx.AsyncClient, settings: Settings, user_token: str
 ) -> None:
-    junk_user = mint_access_token(settings.jwt_secret, Role.USER, subject="+15550007777")
+    junk_user = mint_access_token(settings.auth.jwt_secret, Role.USER, subject="+15550007777")
     for index in range(200):
         await graphql(
             gateway, f"query Junk{uuid.uuid4().hex[:8]}{index} {{ __typename }}", junk_user
@@ -333,9 +333,7 @@ def _job(kind: str, **params: Any) -> JobRecord:
 async def test_in_process_queue_depth_and_job_durations(settings: Settings) -> None:
     kind = f"gate-{uuid.uuid4().hex[:6]}"
     gate = asyncio.Event()
-    runner = InProcessRunner(
-        dataclasses.replace(settings, job_concurrency=1), _gate_registry(gate, kind)
-    )
+    runner = InProcessRunner(settings.replace(jobs={"concurrency": 1}), _gate_registry(gate, kind))
     await runner.start(SimpleNamespace(settings=settings))
     try:
         for params in ({}, {}, {"fail": True}):
@@ -358,9 +356,7 @@ async def test_in_process_queue_depth_and_job_durations(settings: Settings) -> N
 
 
 async def test_the_arq_queue_depth_is_read_from_redis_at_scrape_time(settings: Settings) -> None:
-    runner = ArqRunner(
-        dataclasses.replace(settings, redis_url=REDIS_URL), _gate_registry(asyncio.Event(), "x")
-    )
+    runner = ArqRunner(settings.replace(redis_url=REDIS_URL), _gate_registry(asyncio.Event(), "x"))
     client = redis.Redis.from_url(REDIS_URL)
     jobs = [_job("x"), _job("x")]
     try:
@@ -440,7 +436,9 @@ def span_exporter() -> Any:
 
 @contextlib.asynccontextmanager
 async def _traced_gateway(settings: Settings, standin: StandIn) -> AsyncIterator[httpx.AsyncClient]:
-    async with gateway_on(dataclasses.replace(settings, otel_enabled=True), standin) as client:
+    async with gateway_on(
+        settings.replace(observability={"otel_enabled": True}), standin
+    ) as client:
         yield client
 
 
@@ -533,7 +531,10 @@ def test_otlp_needs_its_exporter_package() -> None:
     assert "opentelemetry-exporter-otlp" in str(caught.value)
     with pytest.raises(SettingsError):
         Settings.from_env({"SALESFLOW_OTEL_EXPORTER": "jaeger"})
-    assert Settings.from_env({"SALESFLOW_OTEL_ENABLED": "true"}).otel_exporter == "console"
+    assert (
+        Settings.from_env({"SALESFLOW_OTEL_ENABLED": "true"}).observability.otel_exporter
+        == "console"
+    )
 
 
 # -------------------------------------------------------------------------- serve
@@ -596,7 +597,7 @@ def test_tracing_without_the_otel_extra_is_refused_naming_it(
         Settings.from_env({"SALESFLOW_OTEL_ENABLED": "true"})
     assert "SALESFLOW_OTEL_ENABLED" in str(caught.value)
     assert "salesflow-graphql[otel]" in str(caught.value)
-    assert Settings.from_env({}).otel_enabled is False  # tracing off needs nothing
+    assert Settings.from_env({}).observability.otel_enabled is False  # tracing off needs nothing
 
 
 def test_without_tracing_the_gateway_never_imports_opentelemetry() -> None:

@@ -7,7 +7,6 @@ first (POST, or GET with ``extensions`` in the URL), then, on
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import uuid
@@ -44,7 +43,7 @@ def _apq(document_hash: str) -> dict[str, Any]:
 async def _gateway(
     settings: Settings, standin: StandIn, **changes: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    runtime = await Runtime.start(dataclasses.replace(settings, **changes), standin=standin)
+    runtime = await Runtime.start(settings.replace(**changes), standin=standin)
     try:
         transport = httpx.ASGITransport(app=create_app(runtime=runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
@@ -156,7 +155,7 @@ async def test_replicas_share_persisted_queries_through_redis(
 async def test_with_persisted_queries_off_the_link_is_told_to_stop_hashing(
     settings: Settings, standin: StandIn, user_token: str
 ) -> None:
-    async with _gateway(settings, standin, persisted_queries="off") as (client, _):
+    async with _gateway(settings, standin, graphql={"persisted_queries": "off"}) as (client, _):
         answer = await client.post(
             "/graphql",
             json={"extensions": _apq("ab" * 32)},
@@ -213,7 +212,9 @@ async def test_trusted_documents_run_only_what_the_manifest_lists(
     )
     variables = {"sku": standin.state.catalogue.products()[0].sku}
     auth = {"Authorization": f"Bearer {user_token}"}
-    trusted = {"persisted_queries": "trusted", "trusted_documents": str(manifests[kind])}
+    trusted = {
+        "graphql": {"persisted_queries": "trusted", "trusted_documents": str(manifests[kind])}
+    }
     async with _gateway(settings, standin, **trusted) as (client, _):
         by_hash = await client.post(
             "/graphql",
@@ -252,8 +253,10 @@ async def test_trusted_documents_run_only_what_the_manifest_lists(
 async def test_trusted_documents_hold_on_the_websocket_too(
     settings: Settings, standin: StandIn, user_token: str, manifests: dict[str, Path]
 ) -> None:
-    trusted = {"persisted_queries": "trusted", "trusted_documents": str(manifests["apollo"])}
-    runtime = await Runtime.start(dataclasses.replace(settings, **trusted), standin=standin)
+    trusted = {
+        "graphql": {"persisted_queries": "trusted", "trusted_documents": str(manifests["apollo"])}
+    }
+    runtime = await Runtime.start(settings.replace(**trusted), standin=standin)
     try:
         async with (
             serving(create_app(runtime=runtime)) as url,

@@ -44,19 +44,19 @@ def _auth(token: str) -> dict[str, str]:
 
 def test_protection_is_on_by_default() -> None:
     settings = Settings.from_env({})
-    assert settings.max_body_bytes == 1024 * 1024
-    assert settings.request_timeout_s == 30
-    assert settings.upload_timeout_s == 120
-    assert settings.cors_origin_list == [], "same origin only"
-    assert settings.ws_max_connections_per_user == 10
-    assert settings.ws_init_timeout_s == 10
-    assert settings.ws_max_message_bytes == 64 * 1024
+    assert settings.edge.max_body_bytes == 1024 * 1024
+    assert settings.edge.request_timeout_s == 30
+    assert settings.edge.upload_timeout_s == 120
+    assert settings.edge.cors_origin_list == [], "same origin only"
+    assert settings.ws.max_connections_per_user == 10
+    assert settings.ws.init_timeout_s == 10
+    assert settings.ws.max_message_bytes == 64 * 1024
 
 
 def test_cors_origins_must_be_origins() -> None:
     assert Settings.from_env(
         {"SALESFLOW_CORS_ORIGINS": "https://dash.example, http://localhost:5173/"}
-    ).cors_origin_list == ["https://dash.example", "http://localhost:5173"]
+    ).edge.cors_origin_list == ["https://dash.example", "http://localhost:5173"]
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"SALESFLOW_CORS_ORIGINS": "https://dash.example/app,dash.example"})
     assert len(caught.value.problems) == 2
@@ -77,7 +77,7 @@ async def test_a_json_body_over_the_limit_is_refused_with_413_while_it_streams(
             yield document[start : start + 1024]
 
     async with (
-        started(max_body_bytes=4096) as runtime,
+        started(edge={"max_body_bytes": 4096}) as runtime,
         serving(create_app(runtime=runtime)) as url,
         httpx.AsyncClient(base_url=url, timeout=30) as client,
     ):
@@ -109,7 +109,7 @@ async def test_uploads_keep_their_own_larger_limit(
         "query": "mutation($f: Upload!) { importExcel(file: $f, kind: PRODUCTS) { status } }",
         "variables": {"f": None},
     }
-    async with started(max_body_bytes=4096) as runtime, _client(runtime) as client:
+    async with started(edge={"max_body_bytes": 4096}) as runtime, _client(runtime) as client:
         response = await client.post(
             "/graphql",
             data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.f"]})},
@@ -127,7 +127,7 @@ async def test_a_query_over_the_time_limit_is_stopped_with_504(
     started: Callable[..., Any], standin: StandIn, user_token: str
 ) -> None:
     standin.faults.latency_s = 3.0
-    async with started(request_timeout_s=0.3) as runtime, _client(runtime) as client:
+    async with started(edge={"request_timeout_s": 0.3}) as runtime, _client(runtime) as client:
         began = time.monotonic()
         response = await client.post("/graphql", json={"query": QUERY}, headers=_auth(user_token))
         took = time.monotonic() - began
@@ -151,7 +151,7 @@ async def test_a_started_mutation_is_never_stopped_by_the_time_limit(
 ) -> None:
     standin.faults.latency_s = 0.6  # each Java call outlasts the deadline
     try:
-        async with started(request_timeout_s=0.2) as runtime, _client(runtime) as client:
+        async with started(edge={"request_timeout_s": 0.2}) as runtime, _client(runtime) as client:
             answer = await graphql(client, RUN_CHECK, admin_token)
     finally:
         standin.faults.latency_s = 0.0
@@ -163,7 +163,7 @@ async def test_a_body_that_does_not_arrive_in_time_gets_408(
     started: Callable[..., Any], user_token: str
 ) -> None:
     async with (
-        started(request_timeout_s=0.3) as runtime,
+        started(edge={"request_timeout_s": 0.3}) as runtime,
         serving(create_app(runtime=runtime)) as url,
     ):
         port = int(url.rsplit(":", 1)[1])
@@ -196,7 +196,7 @@ async def test_cors_lets_the_configured_origins_call_and_read_the_answer(
     started: Callable[..., Any], user_token: str
 ) -> None:
     dash = "https://dash.example"
-    async with started(cors_origins=dash) as runtime, _client(runtime) as client:
+    async with started(edge={"cors_origins": dash}) as runtime, _client(runtime) as client:
         preflight = await client.options(
             "/graphql",
             headers={
@@ -268,8 +268,8 @@ async def _ws_url(runtime: Runtime) -> AsyncIterator[str]:
 async def test_a_user_may_hold_only_so_many_websocket_connections(
     started: Callable[..., Any], settings: Settings, user_token: str
 ) -> None:
-    other_user = mint_access_token(settings.jwt_secret, Role.USER, subject="+15550000077")
-    async with started(ws_max_connections_per_user=2) as runtime, _ws_url(runtime) as url:
+    other_user = mint_access_token(settings.auth.jwt_secret, Role.USER, subject="+15550000077")
+    async with started(ws={"max_connections_per_user": 2}) as runtime, _ws_url(runtime) as url:
         async with (
             GraphQLWebSocket.connect(url, user_token),
             GraphQLWebSocket.connect(url, user_token) as second,
@@ -285,7 +285,7 @@ async def test_a_user_may_hold_only_so_many_websocket_connections(
 
 
 async def test_connection_init_must_come_in_time(started: Callable[..., Any]) -> None:
-    async with started(ws_init_timeout_s=0.2) as runtime, _ws_url(runtime) as url:
+    async with started(ws={"init_timeout_s": 0.2}) as runtime, _ws_url(runtime) as url:
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 10)
@@ -325,7 +325,7 @@ async def test_an_oversized_websocket_message_closes_the_connection_with_1009(
     started: Callable[..., Any], user_token: str
 ) -> None:
     async with (
-        started(ws_max_message_bytes=2048) as runtime,
+        started(ws={"max_message_bytes": 2048}) as runtime,
         _ws_url(runtime) as url,
         GraphQLWebSocket.connect(url, user_token) as ws,
     ):
@@ -339,7 +339,7 @@ async def test_websocket_handshakes_follow_the_cors_origins(
     started: Callable[..., Any], user_token: str
 ) -> None:
     dash = "https://dash.example"
-    async with started(cors_origins=dash) as runtime, _ws_url(runtime) as url:
+    async with started(edge={"cors_origins": dash}) as runtime, _ws_url(runtime) as url:
         assert await _connection_init(url, user_token, origin=dash) == ("connection_ack", None)
         with pytest.raises(websockets.InvalidStatus) as refused:
             await _connection_init(url, user_token, origin="https://evil.example")

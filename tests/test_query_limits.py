@@ -7,7 +7,6 @@ runs, which the stand-in's request log proves: nothing was fetched from Java.
 from __future__ import annotations
 
 import ast
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 def settings(base_settings: Settings, request: pytest.FixtureRequest) -> Settings:
     """The shared test settings, with the limits a test asks for (``indirect`` parameter)."""
     overrides: dict[str, Any] = getattr(request, "param", {})
-    return dataclasses.replace(base_settings, java_backoff_s=0.0, **overrides)
+    return base_settings.replace(java={"backoff_s": 0.0}).replace(**overrides)
 
 
 def limits(**overrides: Any) -> pytest.MarkDecorator:
@@ -49,7 +48,7 @@ def _bench_dashboard() -> str:
 
 def estimated_cost(query: str, settings: Settings | None = None) -> int:
     """The cost rule's estimate, read from its error with a maximum of 0."""
-    settings = dataclasses.replace(settings or Settings(), max_query_cost=1)
+    settings = (settings or Settings()).replace(graphql={"max_cost": 1})
     schema = create_schema(settings)._schema
     errors = validate(schema, parse(query), [cost_rule(settings)])
     assert len(errors) == 1, errors
@@ -61,11 +60,11 @@ def estimated_cost(query: str, settings: Settings | None = None) -> int:
 
 def test_limits_are_on_by_default() -> None:
     settings = Settings()
-    assert settings.max_query_depth == 12
-    assert settings.max_query_tokens == 2000
-    assert settings.max_query_aliases == 20
-    assert settings.max_query_cost == 5000
-    assert settings.introspection is True
+    assert settings.graphql.max_depth == 12
+    assert settings.graphql.max_tokens == 2000
+    assert settings.graphql.max_aliases == 20
+    assert settings.graphql.max_cost == 5000
+    assert settings.graphql.introspection is True
 
 
 def test_limits_come_from_the_environment() -> None:
@@ -76,15 +75,15 @@ def test_limits_come_from_the_environment() -> None:
             "SALESFLOW_INTROSPECTION": "false",
         }
     )
-    assert (settings.max_query_depth, settings.max_query_cost) == (5, 100)
-    assert settings.introspection is False
+    assert (settings.graphql.max_depth, settings.graphql.max_cost) == (5, 100)
+    assert settings.graphql.introspection is False
 
 
 async def test_the_dashboard_queries_pass_the_default_limits(
     gateway: httpx.AsyncClient, user_token: str
 ) -> None:
     for query in (DASHBOARD, _bench_dashboard()):
-        assert estimated_cost(query) < Settings().max_query_cost / 2
+        assert estimated_cost(query) < Settings().graphql.max_cost / 2
         answer = await graphql(gateway, query, user_token)
         assert "errors" not in answer, answer["errors"]
 
@@ -109,7 +108,7 @@ async def test_the_graphiql_introspection_query_passes_the_default_limits(
 
 
 def test_the_cost_multiplies_nested_lists() -> None:
-    size = Settings().query_list_size
+    size = Settings().graphql.list_size
     # stockAnalytics 1 + items (1 + size × (product 1 + sku 1 + status 1))
     assert estimated_cost("{ stockAnalytics { items { status product { sku } } } }") == (
         1 + 1 + size * 3
@@ -123,7 +122,7 @@ def test_the_cost_multiplies_nested_lists() -> None:
     assert estimated_cost(query) == 1 + (1 + 30) + (1 + 100)
     # An argument given as a variable counts at its largest allowed value.
     query = "query($top: Int!) { salesAnalytics(top: $top) { topProducts { revenue } } }"
-    assert estimated_cost(query) == 1 + 1 + Settings().max_top
+    assert estimated_cost(query) == 1 + 1 + Settings().limits.max_top
     # Fragments are counted where they are spread; introspection fields are free.
     query = """{ salesAnalytics(top: 4) { __typename topProducts { ...P } } }
         fragment P on ProductSales { revenue unitsSold }"""
@@ -137,7 +136,7 @@ async def test_an_expensive_query_is_refused_before_any_fetch(
     query = "{ " + " ".join(f"a{i}: {part}" for i in range(9)) + " }"  # 9 aliases: allowed
     answer = await graphql(gateway, query, user_token)
     assert error_codes(answer) == [TOO_COMPLEX]
-    assert answer["errors"][0]["extensions"]["cost"] > Settings().max_query_cost
+    assert answer["errors"][0]["extensions"]["cost"] > Settings().graphql.max_cost
     assert answer.get("data") is None
     assert standin.requests == [], "refused before any resolver ran"
 
@@ -170,7 +169,7 @@ fragment S on SalesAnalytics { topProducts { ...T } }
 fragment T on ProductSales { product { sku } }"""
 
 
-@limits(max_query_depth=2)
+@limits(graphql={"max_depth": 2})
 @pytest.mark.parametrize("query", [DEEP, DEEP_BY_FRAGMENTS], ids=["inline", "fragments"])
 async def test_a_deep_query_is_refused_before_any_fetch(
     gateway: httpx.AsyncClient, user_token: str, standin: StandIn, query: str
@@ -181,13 +180,13 @@ async def test_a_deep_query_is_refused_before_any_fetch(
     assert standin.requests == []
 
 
-@limits(max_query_depth=3)
+@limits(graphql={"max_depth": 3})
 async def test_a_query_at_the_depth_limit_runs(gateway: httpx.AsyncClient, user_token: str) -> None:
     answer = await graphql(gateway, DEEP_BY_FRAGMENTS, user_token)
     assert "errors" not in answer, answer["errors"]
 
 
-@limits(max_query_tokens=30)
+@limits(graphql={"max_tokens": 30})
 async def test_a_long_document_is_refused_before_any_fetch(
     gateway: httpx.AsyncClient, user_token: str, standin: StandIn
 ) -> None:
@@ -198,7 +197,7 @@ async def test_a_long_document_is_refused_before_any_fetch(
     assert standin.requests == []
 
 
-@limits(max_query_aliases=3)
+@limits(graphql={"max_aliases": 3})
 async def test_too_many_aliases_are_refused_before_any_fetch(
     gateway: httpx.AsyncClient, user_token: str, standin: StandIn
 ) -> None:
@@ -211,7 +210,7 @@ async def test_too_many_aliases_are_refused_before_any_fetch(
 
 
 def test_documents_are_limited_to_64_kib_by_default() -> None:
-    assert Settings.from_env({}).max_document_bytes == 64 * 1024
+    assert Settings.from_env({}).edge.max_document_bytes == 64 * 1024
 
 
 async def test_a_document_over_the_size_limit_is_refused_before_parsing(
@@ -282,7 +281,7 @@ async def test_operation_batching_is_off(
     assert standin.requests == []
 
 
-@limits(introspection=False)
+@limits(graphql={"introspection": False})
 async def test_introspection_and_field_suggestions_can_be_turned_off(
     gateway: httpx.AsyncClient, user_token: str, standin: StandIn
 ) -> None:
@@ -307,5 +306,5 @@ async def test_field_suggestions_are_given_while_introspection_is_on(
 def test_the_exported_sdl_is_unchanged_by_the_limits() -> None:
     from salesflow_graphql.graphql.schema import schema_sdl
 
-    strict = create_schema(dataclasses.replace(Settings(), introspection=False, max_query_cost=1))
+    strict = create_schema(Settings().replace(graphql={"introspection": False, "max_cost": 1}))
     assert strict.as_str().rstrip() + "\n" == schema_sdl()

@@ -40,8 +40,8 @@ class FakeClock:
 
 def test_rate_limiting_is_on_by_default() -> None:
     settings = Settings()
-    assert settings.rate_limit_per_s == 20.0
-    assert settings.rate_limit_burst == 40
+    assert settings.edge.rate_limit_per_s == 20.0
+    assert settings.edge.rate_limit_burst == 40
     assert RateLimiter.from_settings(settings).enabled
     env = Settings.from_env({"SALESFLOW_RATE_LIMIT_PER_S": "0"})
     assert not RateLimiter.from_settings(env).enabled
@@ -178,7 +178,7 @@ async def test_over_the_limit_a_user_gets_429_with_retry_after(
     assert "data" not in answer
 
     # Buckets are per JWT subject (the fixtures' user and admin tokens share one).
-    other = mint_access_token(settings.jwt_secret, Role.USER, subject="+15550000001")
+    other = mint_access_token(settings.auth.jwt_secret, Role.USER, subject="+15550000001")
     assert "errors" not in await graphql(client, QUERY, other), "another user is not held"
     clock.advance(1.0)
     assert "errors" not in await graphql(client, QUERY, user_token), "a token came back"
@@ -196,6 +196,6 @@ async def test_unauthenticated_requests_are_refused_before_counting(
 
 async def test_the_runtime_wires_the_limiter_from_settings(runtime: Runtime) -> None:
     assert runtime.rate_limiter is not None
-    assert runtime.rate_limiter.rate == runtime.settings.rate_limit_per_s
-    assert runtime.rate_limiter.burst == runtime.settings.rate_limit_burst
+    assert runtime.rate_limiter.rate == runtime.settings.edge.rate_limit_per_s
+    assert runtime.rate_limiter.burst == runtime.settings.edge.rate_limit_burst
     assert runtime.rate_limiter.backend == "memory"

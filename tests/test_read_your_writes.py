@@ -7,7 +7,6 @@ runs in this process, replica B is a ``salesflow-graphql serve`` subprocess.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import AsyncIterator
@@ -93,9 +92,7 @@ async def test_a_committed_sales_import_shows_at_once_on_this_replica_and_anothe
             # every layer would keep its answer for an hour but for the invalidation
             **{f"SALESFLOW_{ttl}_TTL_S": HOUR for ttl in ("CATALOGUE", "SALES", "ANALYTICS")},
         }
-        configured = dataclasses.replace(
-            Settings.from_env(env), exports_dir=str(tmp_path / "exports-a")
-        )
+        configured = Settings.from_env(env).replace(exports_dir=str(tmp_path / "exports-a"))
         runtime = await Runtime.start(configured)
         try:
             with gateway_process(env, tmp_path / "replica-b.log") as (_, b_url):

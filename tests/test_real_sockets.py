@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 
 import httpx
@@ -20,7 +19,7 @@ async def test_gateway_serves_analytics_from_java_over_http(
     settings: Settings, standin: StandIn, user_token: str
 ) -> None:
     async with serving(standin.app) as java:
-        configured = dataclasses.replace(settings, java_api_url=f"{java}/api/v1")
+        configured = settings.replace(java={"api_url": f"{java}/api/v1"})
         async with serving(create_app(configured)) as gateway_url:  # lifespan starts the runtime
             async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway:
                 answer = await graphql(
@@ -50,7 +49,7 @@ async def test_gateway_serves_analytics_from_java_over_http(
 
 
 async def test_readyz_reports_java_down(settings: Settings, standin: StandIn) -> None:
-    configured = dataclasses.replace(settings, java_api_url="http://127.0.0.1:9/api/v1")
+    configured = settings.replace(java={"api_url": "http://127.0.0.1:9/api/v1"})
     async with serving(create_app(configured)) as gateway_url:
         async with httpx.AsyncClient(base_url=gateway_url) as gateway:
             ready = await gateway.get("/readyz")
@@ -82,7 +81,7 @@ async def test_readyz_has_a_total_deadline_against_a_java_that_trickles(
 
     server = await asyncio.start_server(trickle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    configured = dataclasses.replace(settings, java_api_url=f"http://127.0.0.1:{port}/api/v1")
+    configured = settings.replace(java={"api_url": f"http://127.0.0.1:{port}/api/v1"})
     try:
         async with serving(create_app(configured)) as gateway_url:
             async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway:

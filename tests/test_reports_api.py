@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import email
 import json
 from collections.abc import AsyncIterator
@@ -40,7 +39,7 @@ SUBSCRIBE = "subscription($id: ID!) { reportJob(id: $id) { status progress downl
 
 @pytest.fixture
 def settings(base_settings: Settings, tmp_path: Path) -> Settings:
-    return dataclasses.replace(base_settings, java_backoff_s=0.0, exports_dir=str(tmp_path))
+    return base_settings.replace(java={"backoff_s": 0.0}, exports_dir=str(tmp_path))
 
 
 @pytest.fixture(autouse=True)
@@ -88,9 +87,9 @@ async def test_generate_report_answers_queued_at_once(gateway, user_token, setti
 
 
 async def test_users_see_only_their_own_jobs_and_admin_sees_all(gateway, settings) -> None:
-    ursula = mint_access_token(settings.jwt_secret, Role.USER, subject="+15550000101")
-    victor = mint_access_token(settings.jwt_secret, Role.USER, subject="+15550000102")
-    admin = mint_access_token(settings.jwt_secret, Role.ADMIN, subject="+15550000001")
+    ursula = mint_access_token(settings.auth.jwt_secret, Role.USER, subject="+15550000101")
+    victor = mint_access_token(settings.auth.jwt_secret, Role.USER, subject="+15550000102")
+    admin = mint_access_token(settings.auth.jwt_secret, Role.ADMIN, subject="+15550000001")
     job = await _generate(gateway, ursula, kind="STOCK")
     await _finished(gateway, ursula, job["id"])
     # Same document, same role, another user: never the cached answer of the first.
@@ -151,8 +150,8 @@ async def test_the_subscription_pushes_each_change_and_ends(
     base_settings, tmp_path, standin, user_token
 ) -> None:
     # One job at a time and a slow Java: the second job waits QUEUED while we subscribe.
-    one_at_a_time = dataclasses.replace(
-        base_settings, java_backoff_s=0.0, exports_dir=str(tmp_path), job_concurrency=1
+    one_at_a_time = base_settings.replace(
+        java={"backoff_s": 0.0}, exports_dir=str(tmp_path), jobs={"concurrency": 1}
     )
     runtime = await Runtime.start(one_at_a_time, standin=standin)
     runtime.reports.forecasts = None
@@ -176,7 +175,7 @@ async def test_the_subscription_pushes_each_change_and_ends(
 
 
 async def test_a_subscription_to_someone_elses_job_is_not_found(runtime, settings, user_token):
-    other = mint_access_token(settings.jwt_secret, Role.USER, subject="+15550000199")
+    other = mint_access_token(settings.auth.jwt_secret, Role.USER, subject="+15550000199")
     async with serving(create_app(runtime=runtime)) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             job = await _generate(client, user_token, kind="STOCK")
@@ -210,7 +209,8 @@ async def test_email_to_delivers_the_file_as_an_attachment(started, user_token, 
     inbox, port = smtp
     async with (
         started(
-            smtp_host="127.0.0.1", smtp_port=port, public_url="https://salesflow.example"
+            mail={"smtp_host": "127.0.0.1", "smtp_port": port},
+            public_url="https://salesflow.example",
         ) as runtime,
         _gateway(runtime) as gateway,
     ):
@@ -250,12 +250,8 @@ async def _delivers_the_file_as_an_attachment(gateway, user_token, inbox) -> Non
 async def test_a_failed_send_is_retried_logged_and_keeps_the_report(
     gateway, user_token, runtime, caplog
 ):
-    runtime.mailer.settings = dataclasses.replace(
-        runtime.settings,
-        smtp_host="127.0.0.1",
-        smtp_port=free_port(),
-        mail_retries=2,
-        mail_backoff_s=0,
+    runtime.mailer.settings = runtime.settings.replace(
+        mail={"smtp_host": "127.0.0.1", "smtp_port": free_port(), "retries": 2, "backoff_s": 0}
     )
     job = await _generate(
         gateway, user_token, kind="STOCK", format="XLSX", emailTo=["boss@shop.example"]
@@ -280,14 +276,14 @@ async def test_a_failed_send_is_retried_logged_and_keeps_the_report(
 
 async def test_a_scheduled_report_is_generated_and_mailed_once_per_tick(runtime, smtp, settings):
     inbox, port = smtp
-    scheduled = dataclasses.replace(
-        settings,
-        smtp_host="127.0.0.1",
-        smtp_port=port,
-        report_schedules=parse_report_schedules(
-            '[{"cron": "0 7 * * 1", "kind": "SALES", "format": "XLSX", '
-            '"recipients": ["owner@shop.example"], "days": 7}]'
-        ),
+    scheduled = settings.replace(
+        mail={"smtp_host": "127.0.0.1", "smtp_port": port},
+        reports={
+            "schedules": parse_report_schedules(
+                '[{"cron": "0 7 * * 1", "kind": "SALES", "format": "XLSX", '
+                '"recipients": ["owner@shop.example"], "days": 7}]'
+            )
+        },
     )
     runtime.settings = runtime.mailer.settings = scheduled
     from salesflow_graphql.jobs import JobRegistry

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import time
 from datetime import timedelta
@@ -28,7 +27,7 @@ STATUS = "query($id: ID!) { report(id: $id) { status downloadUrl sizeBytes error
 
 @pytest.fixture
 def settings(base_settings: Settings, tmp_path: Path) -> Settings:
-    return dataclasses.replace(base_settings, java_backoff_s=0.0, exports_dir=str(tmp_path))
+    return base_settings.replace(java={"backoff_s": 0.0}, exports_dir=str(tmp_path))
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ KPIS = """query($range: DateRangeInput) {
 
 @pytest.fixture
 def settings(base_settings: Settings, tmp_path: Path) -> Settings:
-    return dataclasses.replace(base_settings, java_backoff_s=0.0, exports_dir=str(tmp_path))
+    return base_settings.replace(java={"backoff_s": 0.0}, exports_dir=str(tmp_path))
 
 
 @pytest.fixture
@@ -219,7 +218,7 @@ async def test_the_workbook_has_its_sheets_charts_formats_and_the_api_values(
 async def test_formula_like_product_names_stay_text_in_the_workbook(
     gateway, user_token, settings, standin, forecasts, name
 ) -> None:
-    await add_product_with_a_sale(standin, settings.jwt_secret, name, "EVIL-00001")
+    await add_product_with_a_sale(standin, settings.auth.jwt_secret, name, "EVIL-00001")
     today = settings.today().isoformat()
     response = await _render(gateway, user_token, "FULL", "XLSX", {"start": today, "end": today})
     book = workbook(response.content)
@@ -243,7 +242,7 @@ async def test_markup_in_names_is_printed_not_interpreted(
     gateway, user_token, settings, standin, forecasts
 ) -> None:
     name = "Tom & Jerry <b>Mug</b>"
-    await add_product_with_a_sale(standin, settings.jwt_secret, name, "MUG-00001")
+    await add_product_with_a_sale(standin, settings.auth.jwt_secret, name, "MUG-00001")
     today = settings.today().isoformat()
     response = await _render(gateway, user_token, "SALES", "PDF", {"start": today, "end": today})
     assert "Tom & Jerry <b>Mug</b>" in " ".join(pdf_pages(response.content))

@@ -58,8 +58,8 @@ async def test_sigterm_to_the_main_pid_stops_every_child_of_gateway_and_worker(
         "SALESFLOW_LOG_FORMAT": "text",
         "SALESFLOW_RATE_LIMIT_PER_S": "0",  # the test polls the report's status
     }
-    user = mint_access_token(base_settings.jwt_secret, Role.USER)
-    admin = mint_access_token(base_settings.jwt_secret, Role.ADMIN)
+    user = mint_access_token(base_settings.auth.jwt_secret, Role.USER)
+    admin = mint_access_token(base_settings.auth.jwt_secret, Role.ADMIN)
     logs = tmp_path / "gateway.log", tmp_path / "worker.log"
     try:
         with (

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import email
 from email import policy
 from urllib.parse import parse_qs, urlsplit
@@ -70,7 +69,7 @@ def smtp() -> tuple[_Inbox, int]:
 
 async def test_mail_with_html_text_and_attachment_is_delivered(smtp, settings: Settings) -> None:
     inbox, port = smtp
-    mailer = Mailer(dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=port))
+    mailer = Mailer(settings.replace(mail={"smtp_host": "127.0.0.1", "smtp_port": port}))
     await mailer.send(
         Mail(
             to=("boss@shop.example",),
@@ -92,8 +91,8 @@ async def test_mail_with_html_text_and_attachment_is_delivered(smtp, settings: S
 
 async def test_a_failing_server_is_retried_then_reported(settings: Settings) -> None:
     mailer = Mailer(
-        dataclasses.replace(
-            settings, smtp_host="127.0.0.1", smtp_port=free_port(), mail_retries=2, mail_backoff_s=0
+        settings.replace(
+            mail={"smtp_host": "127.0.0.1", "smtp_port": free_port(), "retries": 2, "backoff_s": 0}
         )
     )
     with pytest.raises(MailFailed):

@@ -684,11 +684,11 @@ async def test_request_log_records_relative_paths_queries_statuses_and_roles(
 
 
 def test_settings_build_the_embedded_standin() -> None:
-    settings = Settings(demo_seed=7, standin_products_bulk=True)
+    settings = Settings().replace(standin={"demo_seed": 7, "products_bulk": True})
     standin = create_standin_from_settings(settings)
     assert standin.products_bulk is True
     assert standin.shop.seed == 7 and standin.shop.today == settings.today()
-    assert standin.secret == settings.jwt_secret
+    assert standin.secret == settings.auth.jwt_secret
     assert standin.state.today() == settings.today()
 
 

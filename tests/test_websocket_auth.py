@@ -43,7 +43,7 @@ async def test_connections_without_a_valid_token_are_closed_with_4403(
     payload = {
         "missing": {},
         "forged": {"Authorization": f"Bearer {user_token[:-4]}AAAA"},
-        "refresh": {"Authorization": f"Bearer {mint_refresh_token(settings.jwt_secret)}"},
+        "refresh": {"Authorization": f"Bearer {mint_refresh_token(settings.auth.jwt_secret)}"},
         "not-bearer": {"Authorization": user_token},
     }[kind]
     outcome, code = await _connection_init(ws_url, payload)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time
@@ -67,8 +66,8 @@ async def test_an_out_of_range_alert_id_is_bad_user_input(ws_url: str, user_toke
 async def test_the_socket_is_closed_with_4403_when_the_token_expires(
     settings: Settings, standin: StandIn
 ) -> None:
-    runtime = await Runtime.start(dataclasses.replace(settings, jwt_leeway_s=0), standin=standin)
-    short = mint_access_token(settings.jwt_secret, Role.USER, ttl_s=2)
+    runtime = await Runtime.start(settings.replace(auth={"jwt_leeway_s": 0}), standin=standin)
+    short = mint_access_token(settings.auth.jwt_secret, Role.USER, ttl_s=2)
     try:
         async with serving(create_app(runtime=runtime)) as url:
             ws_url = url.replace("http://", "ws://") + "/graphql"
@@ -92,7 +91,7 @@ async def test_a_subscribe_after_expiry_is_refused_with_4403(
     async with serving(create_app(runtime=runtime)) as url:
         ws_url = url.replace("http://", "ws://") + "/graphql"
         async with GraphQLWebSocket.connect(ws_url, user_token) as ws:
-            later = time.time() + 3600 + settings.jwt_leeway_s + 1
+            later = time.time() + 3600 + settings.auth.jwt_leeway_s + 1
             monkeypatch.setattr(websocket.time, "time", lambda: later)
             await ws.subscribe("1", "query { alerts(limit: 1) { id } }")
             assert await _closed_with(ws.socket) == 4403
@@ -130,7 +129,7 @@ async def test_a_document_over_the_limit_is_refused_on_the_websocket(
     settings: Settings, standin: StandIn, user_token: str
 ) -> None:
     runtime = await Runtime.start(
-        dataclasses.replace(settings, max_document_bytes=1024), standin=standin
+        settings.replace(edge={"max_document_bytes": 1024}), standin=standin
     )
     try:
         async with serving(create_app(runtime=runtime)) as url:

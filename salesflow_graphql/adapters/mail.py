@@ -65,7 +65,7 @@ class Mailer:
 
     @property
     def enabled(self) -> bool:
-        return self.settings.smtp_host is not None
+        return self.settings.mail.smtp_host is not None
 
     async def send(self, mail: Mail) -> None:
         """Send ``mail``, retried by the retry policy; :class:`MailFailed` when every try failed."""
@@ -75,20 +75,20 @@ class Mailer:
             log.info("e-mail not sent (no SMTP host): %r to %s", mail.subject, ", ".join(mail.to))
             return
         s = self.settings
-        message = mail.message(s.mail_from)
+        message = mail.message(s.mail.sender)
 
         async def attempt() -> None:
             await aiosmtplib.send(
                 message,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username,
-                password=s.smtp_password,
-                start_tls=s.smtp_starttls,
-                timeout=s.smtp_timeout_s,
+                hostname=s.mail.smtp_host,
+                port=s.mail.smtp_port,
+                username=s.mail.smtp_username,
+                password=s.mail.smtp_password,
+                start_tls=s.mail.smtp_starttls,
+                timeout=s.mail.smtp_timeout_s,
             )
 
-        policy = RetryPolicy(s.mail_retries + 1, s.mail_backoff_s)
+        policy = RetryPolicy(s.mail.retries + 1, s.mail.backoff_s)
 
         def retrying(retry: int, failure: Exception, wait: float) -> None:
             log.warning(

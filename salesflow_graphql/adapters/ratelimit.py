@@ -107,7 +107,9 @@ class RateLimiter:
     @classmethod
     def from_settings(cls, settings: Any) -> RateLimiter:
         return cls(
-            settings.rate_limit_per_s, settings.rate_limit_burst, redis_url=settings.redis_url
+            settings.edge.rate_limit_per_s,
+            settings.edge.rate_limit_burst,
+            redis_url=settings.redis_url,
         )
 
     @property

@@ -375,5 +375,5 @@ def _decode(raw_id: bytes | str, fields: dict[Any, Any]) -> Alert | None:
 def create_alert_bus(settings: Settings) -> AlertBus:
     """The Redis stream when Redis is configured, the in-process bus otherwise."""
     if settings.redis_url:
-        return RedisAlertBus(settings.redis_url, settings.alert_stream_maxlen)
-    return MemoryAlertBus(settings.alert_stream_maxlen)
+        return RedisAlertBus(settings.redis_url, settings.alerts.stream_maxlen)
+    return MemoryAlertBus(settings.alerts.stream_maxlen)

@@ -195,7 +195,7 @@ class RedisAlertLedger(AlertLedger):
 
 def create_alert_ledger(settings: Settings) -> AlertLedger:
     """Redis when configured (shared by replicas), memory otherwise."""
-    retention = settings.alert_scan_window_days + settings.alert_cooldown_days + 7
+    retention = settings.alert_scan_window_days + settings.alerts.cooldown_days + 7
     if settings.redis_url:
-        return RedisAlertLedger(settings.redis_url, settings.alert_cooldown_days, retention)
-    return MemoryAlertLedger(settings.alert_cooldown_days, retention)
+        return RedisAlertLedger(settings.redis_url, settings.alerts.cooldown_days, retention)
+    return MemoryAlertLedger(settings.alerts.cooldown_days, retention)

@@ -97,14 +97,14 @@ class DetectionRules:
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectionRules:
         return cls(
-            min_score=settings.alert_min_score,
-            min_daily_units=settings.alert_min_daily_units,
-            min_delta_units=settings.alert_min_delta_units,
-            min_delta_revenue=settings.alert_min_delta_revenue,
-            min_relative_delta=settings.alert_min_relative_delta,
-            lead_time_days=settings.alert_lead_time_days,
-            stock_lookback_days=settings.alert_stock_lookback_days,
-            currency=settings.report_currency,
+            min_score=settings.alerts.min_score,
+            min_daily_units=settings.alerts.min_daily_units,
+            min_delta_units=settings.alerts.min_delta_units,
+            min_delta_revenue=settings.alerts.min_delta_revenue,
+            min_relative_delta=settings.alerts.min_relative_delta,
+            lead_time_days=settings.alerts.lead_time_days,
+            stock_lookback_days=settings.alerts.stock_lookback_days,
+            currency=settings.reports.currency,
         )
 
 

@@ -97,8 +97,8 @@ class AlertDigest:
 
     def __init__(self, settings: Settings, mailer: Mailer) -> None:
         self.mailer = mailer
-        self.to = settings.alert_email_to
-        self.min_severity = settings.alert_email_min_severity
+        self.to = settings.alerts.email_to
+        self.min_severity = settings.alerts.email_min_severity
         self.public_url = settings.public_url
 
     async def send(self, alerts: Sequence[Alert]) -> int:

@@ -35,14 +35,14 @@ def check_schedule(minutes: int) -> Schedule:
 def register_alert_jobs(registry: JobRegistry, settings: Settings) -> None:
     """The periodic anomaly check, unless ``SALESFLOW_ALERT_CHECK_INTERVAL_MINUTES`` is 0;
     on the embedded default also once at start-up."""
-    if settings.alert_check_interval_minutes <= 0:
+    if settings.alerts.check_interval_minutes <= 0:
         return
     registry.add_periodic(
         PeriodicJob(
             ANOMALY_JOB,
-            check_schedule(settings.alert_check_interval_minutes),
+            check_schedule(settings.alerts.check_interval_minutes),
             run=scheduled_check,
-            timeout_s=settings.alert_check_timeout_s,
+            timeout_s=settings.alerts.check_timeout_s,
             role=Role.ADMIN,
             run_at_startup=settings.embedded,
         )

@@ -84,7 +84,7 @@ class BusinessAlertService:
         started_at = datetime.now(UTC)
         started = time.perf_counter()
         try:
-            async with self.ledger.check_lock(self.settings.alert_check_timeout_s):
+            async with self.ledger.check_lock(self.settings.alerts.check_timeout_s):
                 checked, found, raised, suppressed = await self._check(data)
         except Exception:
             CHECKS.labels("error").inc()

@@ -80,15 +80,20 @@ class SalesAnalyticsService:
         granularity: Granularity = Granularity.DAY,
         top: int = 10,
     ) -> SalesAnalytics:
-        if not 1 <= top <= self.settings.max_top:
-            raise BadUserInput(f"top must be between 1 and {self.settings.max_top}", field="top")
+        if not 1 <= top <= self.settings.limits.max_top:
+            raise BadUserInput(
+                f"top must be between 1 and {self.settings.limits.max_top}", field="top"
+            )
         today = data.today()
         if period is None:
             period = window_ending(today, DEFAULT_RANGE_DAYS)
         else:
             # Two ranges before it: the previous range's KPIs are compared with theirs.
             period = validated_range(
-                period.start, period.end, max_days=self.settings.max_range_days, comparisons=2
+                period.start,
+                period.end,
+                max_days=self.settings.limits.max_range_days,
+                comparisons=2,
             )
         # v2: the result gained previous_kpis and bucket spans (older pickles lack them).
         key = f"analytics:sales:v2:{today}:{period.start}:{period.end}:{granularity}:{top}"
@@ -111,7 +116,7 @@ class SalesAnalyticsService:
             )
 
         return await _cached(
-            self.cache, key, self.settings.analytics_ttl_s, data, compute, SALES_CODEC
+            self.cache, key, self.settings.cache.analytics_ttl_s, data, compute, SALES_CODEC
         )
 
 
@@ -126,14 +131,14 @@ class StockAnalyticsService:
         self, data: DataSource, lookback_days: int = 30, lead_time_days: int = 7
     ) -> tuple[datetime, StockAnalytics]:
         """The analytics and when the stock they describe was read from Java (``asOf``)."""
-        if not 1 <= lookback_days <= self.settings.max_lookback_days:
+        if not 1 <= lookback_days <= self.settings.limits.max_lookback_days:
             raise BadUserInput(
-                f"lookbackDays must be between 1 and {self.settings.max_lookback_days}",
+                f"lookbackDays must be between 1 and {self.settings.limits.max_lookback_days}",
                 field="lookbackDays",
             )
-        if not 0 <= lead_time_days <= self.settings.max_lead_time_days:
+        if not 0 <= lead_time_days <= self.settings.limits.max_lead_time_days:
             raise BadUserInput(
-                f"leadTimeDays must be between 0 and {self.settings.max_lead_time_days}",
+                f"leadTimeDays must be between 0 and {self.settings.limits.max_lead_time_days}",
                 field="leadTimeDays",
             )
         today = data.today()
@@ -158,5 +163,5 @@ class StockAnalyticsService:
             return data_at, (as_of, result)
 
         return await _cached(
-            self.cache, key, self.settings.analytics_ttl_s, data, compute, STOCK_CODEC
+            self.cache, key, self.settings.cache.analytics_ttl_s, data, compute, STOCK_CODEC
         )

@@ -33,11 +33,13 @@ WWW_AUTHENTICATE = 'Bearer realm="salesflow"'
 def authenticate(authorization: str | None, settings: Settings) -> Principal:
     """The caller of an ``Authorization`` header value, or :class:`TokenRejected`."""
     token = bearer_token(authorization)
-    known = VERIFIED.get(settings.jwt_secret, token)
-    if known is not None and time.time() <= (known.expires_at or 0) + settings.jwt_leeway_s:
+    known = VERIFIED.get(settings.auth.jwt_secret, token)
+    if known is not None and time.time() <= (known.expires_at or 0) + settings.auth.jwt_leeway_s:
         return known
-    principal = verify_access_token(token, settings.jwt_secret, leeway_s=settings.jwt_leeway_s)
-    VERIFIED.put(settings.jwt_secret, principal)
+    principal = verify_access_token(
+        token, settings.auth.jwt_secret, leeway_s=settings.auth.jwt_leeway_s
+    )
+    VERIFIED.put(settings.auth.jwt_secret, principal)
     return principal
 
 

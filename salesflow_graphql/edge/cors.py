@@ -29,7 +29,7 @@ CORS_EXPOSE_HEADERS = ("X-Request-Id", "Retry-After", "WWW-Authenticate")
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
     """The CORS middleware, or none (same origin only) when no origin is configured."""
-    origins = settings.cors_origin_list
+    origins = settings.edge.cors_origin_list
     if not origins:
         return []
     return [

@@ -165,7 +165,7 @@ class RequestLimits:
         settings = runtime_of(scope).settings
         headers = Headers(scope=scope)
         upload = headers.get("content-type", "").lower().startswith("multipart/form-data")
-        shown = settings.import_max_upload_bytes if upload else settings.max_body_bytes
+        shown = settings.imports.max_upload_bytes if upload else settings.edge.max_body_bytes
         limit = shown + (UPLOAD_OVERHEAD_BYTES if upload else 0)
         declared = headers.get("content-length", "")
         has_body = scope["method"] in BODY_METHODS and declared != "0"
@@ -217,7 +217,7 @@ async def _serve(
     task = asyncio.current_task()
     assert task is not None
     stop = _Stop(task)
-    budget = settings.request_timeout_s
+    budget = settings.edge.request_timeout_s
     if budget > 0:
         stop.arm(
             exchange.started + budget - time.perf_counter(),
@@ -296,9 +296,9 @@ def _at_deadline(
     kind = exchange.stats.operation_type
     if started.status or kind in ("mutation", "subscription"):
         return GO_ON  # an answer under way, or a write that must not be cut
-    budget = settings.request_timeout_s
+    budget = settings.edge.request_timeout_s
     if kind != "query" and upload and _is_upload_mutation(meter):
-        budget = settings.upload_timeout_s
+        budget = settings.edge.upload_timeout_s
         if budget <= 0 or time.perf_counter() < exchange.started + budget:
             return WAIT  # until its own deadline, or until it turns out a query
     if kind == "query" or meter.complete:

@@ -55,7 +55,7 @@ class ForwardedHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            networks = trusted_networks(runtime_of(scope).settings.trusted_proxies)
+            networks = trusted_networks(runtime_of(scope).settings.edge.trusted_proxies)
             client = scope.get("client")
             if networks and client and _trusted(client[0], networks):
                 _apply_forwarded(scope, networks)

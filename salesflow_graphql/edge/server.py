@@ -156,7 +156,10 @@ def bounded_head_protocol(settings: Settings) -> type[BoundedHeadProtocol]:
     return type(
         "BoundedHeadProtocol",
         (BoundedHeadProtocol,),
-        {"max_head_bytes": settings.max_header_bytes, "head_timeout_s": settings.header_timeout_s},
+        {
+            "max_head_bytes": settings.edge.max_header_bytes,
+            "head_timeout_s": settings.edge.header_timeout_s,
+        },
     )
 
 
@@ -172,9 +175,9 @@ def server_config(
         http=bounded_head_protocol(settings),
         proxy_headers=False,  # edge/proxy.py, from SALESFLOW_TRUSTED_PROXIES only
         # Frames above the limit are refused by the server before they are read whole.
-        ws_max_size=settings.ws_max_message_bytes,
+        ws_max_size=settings.ws.max_message_bytes,
         # SIGTERM: requests in flight get this long, then are cancelled, and the runtime
         # closes (its child processes with it) within the supervisor's grace period.
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        timeout_graceful_shutdown=settings.edge.shutdown_grace_s,
         **options,
     )

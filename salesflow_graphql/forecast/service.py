@@ -67,12 +67,12 @@ class SalesForecastService:
         self.settings = settings
         # The trainers (and LightGBM) are imported when a child starts, not on its first training.
         self.pool = ChildPool(
-            settings.forecast_workers, name="forecast", preload=(f"{__package__}.core",)
+            settings.forecast.workers, name="forecast", preload=(f"{__package__}.core",)
         )
         self.trainings = Trainings(
-            slots=settings.forecast_workers,
-            per_user=settings.forecast_max_per_user,
-            max_queued=settings.forecast_max_queued,
+            slots=settings.forecast.workers,
+            per_user=settings.forecast.max_per_user,
+            max_queued=settings.forecast.max_queued,
         )
 
     async def generate_forecast(
@@ -128,13 +128,13 @@ class SalesForecastService:
                 request.key,
                 request.horizon_days,
                 request.interval_level,
-                self.settings.demo_seed,
+                self.settings.standin.demo_seed,
             )
             FORECAST_SECONDS.labels(result.model.split("-")[0]).observe(
                 time.perf_counter() - started
             )
             forecast = Forecast(request, datetime.now(self.settings.tz), result)
-            await self.cache.put(key, forecast, self.settings.forecast_ttl_s, codec=FORECAST_CODEC)
+            await self.cache.put(key, forecast, self.settings.forecast.ttl_s, codec=FORECAST_CODEC)
             return forecast
 
         return await self.trainings.run(key, user, train)
@@ -149,13 +149,13 @@ class SalesForecastService:
 
     def _validated(self, request: ForecastRequest) -> ForecastRequest:
         s = self.settings
-        if not 1 <= request.horizon_days <= s.forecast_max_horizon:
+        if not 1 <= request.horizon_days <= s.forecast.max_horizon:
             raise BadUserInput(
-                f"horizonDays must be between 1 and {s.forecast_max_horizon}", field="horizonDays"
+                f"horizonDays must be between 1 and {s.forecast.max_horizon}", field="horizonDays"
             )
-        if not s.forecast_min_history <= request.history_days <= s.forecast_max_history:
+        if not s.forecast.min_history <= request.history_days <= s.forecast.max_history:
             raise BadUserInput(
-                f"historyDays must be between {s.forecast_min_history} and {s.forecast_max_history}",
+                f"historyDays must be between {s.forecast.min_history} and {s.forecast.max_history}",
                 field="historyDays",
             )
         if not MIN_INTERVAL_LEVEL <= request.interval_level <= MAX_INTERVAL_LEVEL:

@@ -314,7 +314,10 @@ class AnalyticsQuery:
         period = None
         if range is not None:
             period = periods.validated_range(
-                range.start, range.end, max_days=ctx.runtime.settings.max_range_days, comparisons=2
+                range.start,
+                range.end,
+                max_days=ctx.runtime.settings.limits.max_range_days,
+                comparisons=2,
             )
         result = await ctx.runtime.sales_analytics.compute_sales_analytics(
             ctx.data, period, granularity, top

@@ -77,22 +77,22 @@ class GatewayGraphQL(GraphQL):
             create_schema(settings),
             graphql_ide=None,  # GraphiQL is our own page (salesflow_graphql.web), never a CDN's
             multipart_uploads_enabled=True,  # importExcel; CSRF-checked at the edge
-            keep_alive=settings.ws_keepalive_s > 0,
-            keep_alive_interval=settings.ws_keepalive_s,
-            max_subscriptions_per_connection=settings.ws_max_subscriptions,
-            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
+            keep_alive=settings.ws.keepalive_s > 0,
+            keep_alive_interval=settings.ws.keepalive_s,
+            max_subscriptions_per_connection=settings.ws.max_subscriptions,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws.init_timeout_s),
             # graphql-transport-ws only (API.md): the legacy graphql-ws protocol has none
             # of the limits above.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             # Browsers do not apply CORS to WebSocket handshakes; the same origins may connect.
-            allowed_origins=settings.cors_origin_list,
+            allowed_origins=settings.edge.cors_origin_list,
         )
         self.runtime = runtime
         self.persisted = PersistedQueries(settings, runtime.cache)
         # The operations this gateway knows are metric labels from the start.
         OPERATION_NAMES.add_known(self.persisted.known_operation_names())
-        self.ws_connections = UserConnections(settings.ws_max_connections_per_user)
-        self.ws_max_message_bytes = settings.ws_max_message_bytes
+        self.ws_connections = UserConnections(settings.ws.max_connections_per_user)
+        self.ws_max_message_bytes = settings.ws.max_message_bytes
 
     @property
     def rate_limiter(self) -> RateLimiter:
@@ -141,7 +141,7 @@ class GatewayGraphQL(GraphQL):
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:  # type: ignore[override]
         return await read_operation(
-            self, request, self.persisted, self.runtime.settings.max_document_bytes
+            self, request, self.persisted, self.runtime.settings.edge.max_document_bytes
         )
 
     async def execute_single(  # type: ignore[override]
@@ -283,7 +283,9 @@ class GraphQLEndpoint:
         if exchange.route is GRAPHIQL_PAGE:  # the self-hosted GraphiQL page, if it is on
             from ..web import graphiql_response
 
-            page = graphiql_response(request) if settings.graphiql else _refused(GRAPHIQL_OFF)
+            page = (
+                graphiql_response(request) if settings.graphql.graphiql else _refused(GRAPHIQL_OFF)
+            )
             await page(scope, receive, send)
             return
         principal = exchange.principal

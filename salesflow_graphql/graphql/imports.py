@@ -201,7 +201,7 @@ class ImportMutation:
         ] = strawberry.UNSET,
     ) -> ImportResult:
         runtime = info.context.runtime
-        upload = await _read_upload(file, runtime.settings.import_max_upload_bytes)
+        upload = await _read_upload(file, runtime.settings.imports.max_upload_bytes)
         outcome = await runtime.imports.process_excel_upload(
             upload,
             kind=kind,

@@ -74,15 +74,15 @@ def limit_extensions(settings: Settings) -> list[Any]:
     """The schema extensions enforcing ``settings``' query limits (Strawberry instantiates
     each per operation; the rule classes are built once)."""
     rules = [
-        *_marked(QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules),
-        *_marked(MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules),
+        *_marked(QueryDepthLimiter(max_depth=settings.graphql.max_depth).validation_rules),
+        *_marked(MaxAliasesLimiter(max_alias_count=settings.graphql.max_aliases).validation_rules),
         cost_rule(settings),
     ]
     extensions: list[Any] = [
-        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql.max_tokens),
         lambda: AddValidationRules(rules),
     ]
-    if not settings.introspection:
+    if not settings.graphql.introspection:
         extensions.append(DisableIntrospection)
     return extensions
 
@@ -118,12 +118,12 @@ def _marked(rules: list[type[ValidationRule]]) -> list[type[ValidationRule]]:
 def cost_rule(settings: Settings) -> type[ValidationRule]:
     """A validation rule refusing operations whose estimated cost passes ``max_query_cost``."""
     bounds = {
-        "top": settings.max_top,
+        "top": settings.limits.max_top,
         "limit": MAX_RECENT,
-        "horizonDays": settings.forecast_max_horizon,
-        "historyDays": settings.forecast_max_history,
+        "horizonDays": settings.forecast.max_horizon,
+        "historyDays": settings.forecast.max_history,
     }
-    return _cost_rule(settings.max_query_cost, settings.query_list_size, bounds)
+    return _cost_rule(settings.graphql.max_cost, settings.graphql.list_size, bounds)
 
 
 def _cost_rule(max_cost: int, list_size: int, bounds: Mapping[str, int]) -> type[ValidationRule]:

@@ -105,10 +105,10 @@ class PersistedQueries:
     """What a request's document is, given its ``query``, ``extensions`` and ``documentId``."""
 
     def __init__(self, settings: Settings, cache: Cache | None) -> None:
-        self.mode = settings.persisted_queries.lower()
-        self.ttl_s = settings.persisted_queries_ttl_s
+        self.mode = settings.graphql.persisted_queries.lower()
+        self.ttl_s = settings.graphql.persisted_queries_ttl_s
         self.trusted = (
-            TrustedDocuments.load(settings.trusted_document_paths)
+            TrustedDocuments.load(settings.graphql.trusted_document_paths)
             if self.mode == "trusted"
             else None
         )

@@ -151,7 +151,7 @@ class ResponseCache:
             key,
             entry,
             run_again,
-            ttl_s=self.runtime.settings.analytics_ttl_s,
+            ttl_s=self.runtime.settings.cache.analytics_ttl_s,
             codec=ANSWER_CODEC,
             layer=self.LAYER,
             generation=generation,
@@ -166,7 +166,7 @@ class ResponseCache:
         await self.runtime.cache.put(
             key,
             Answer(body, data_at),
-            self.runtime.settings.analytics_ttl_s,
+            self.runtime.settings.cache.analytics_ttl_s,
             codec=ANSWER_CODEC,
             stale=True,
             generation=data.generation if data else self.runtime.source.generation(),
@@ -185,7 +185,7 @@ class ResponseCache:
             principal=principal,
         )
         collected = _Collected()
-        budget = self.runtime.settings.request_timeout_s
+        budget = self.runtime.settings.edge.request_timeout_s
         again = {**scope, "state": {EXCHANGE_KEY: exchange, self.state_key: state}}
         with serving(exchange), tracking(exchange.stats):
             async with asyncio.timeout(budget if budget > 0 else None):

@@ -92,7 +92,7 @@ def create_schema(settings: Settings | None = None) -> strawberry.Schema:
             *tracing_extensions(settings),
         ],
         config=StrawberryConfig(
-            auto_camel_case=True, disable_field_suggestions=not settings.introspection
+            auto_camel_case=True, disable_field_suggestions=not settings.graphql.introspection
         ),
     )
 

@@ -142,4 +142,4 @@ def redacting_extension() -> type[Any]:
 
 def tracing_extensions(settings: Settings) -> list[Any]:
     """The schema extensions of tracing: none unless ``SALESFLOW_OTEL_ENABLED``."""
-    return [redacting_extension()] if settings.otel_enabled else []
+    return [redacting_extension()] if settings.observability.otel_enabled else []

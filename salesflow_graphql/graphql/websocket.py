@@ -215,7 +215,7 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             )
         except Refusal as refusal:
             return refusal
-        limit = self.view.runtime.settings.max_document_bytes
+        limit = self.view.runtime.settings.edge.max_document_bytes
         if document is not None and len(document.encode()) > limit:
             return Refusal(
                 413,
@@ -252,7 +252,7 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         return time.time() > principal.expires_at + self._leeway()
 
     def _leeway(self) -> float:
-        return float(self.view.runtime.settings.jwt_leeway_s)
+        return float(self.view.runtime.settings.auth.jwt_leeway_s)
 
     async def _close_at_expiry(self) -> None:
         principal = self._principal()

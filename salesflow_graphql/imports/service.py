@@ -102,25 +102,25 @@ class ExcelImportService:
         self.files = files
         self.signer = signer
         self.bulk_products = BulkProducts()
-        self.idempotency = IdempotencyStore(cache, settings.import_idempotency_ttl_s)
+        self.idempotency = IdempotencyStore(cache, settings.imports.idempotency_ttl_s)
         self._purged_at = 0.0
         self._warming: asyncio.Task[None] | None = None
         self.limits = ReadLimits(
-            max_rows=settings.import_max_rows,
+            max_rows=settings.imports.max_rows,
             archive=ArchiveLimits(
-                max_entries=settings.import_zip_max_entries,
-                max_uncompressed_bytes=settings.import_zip_max_uncompressed_bytes,
-                max_ratio=settings.import_zip_max_ratio,
-                max_sheet_cells=settings.import_max_sheet_cells,
+                max_entries=settings.imports.zip_max_entries,
+                max_uncompressed_bytes=settings.imports.zip_max_uncompressed_bytes,
+                max_ratio=settings.imports.zip_max_ratio,
+                max_sheet_cells=settings.imports.max_sheet_cells,
             ),
         )
         self.sandbox = Sandbox(
             "salesflow_graphql.imports.parsing",
-            workers=settings.import_max_concurrent,
-            memory_bytes=settings.import_sandbox_memory_bytes,
-            timeout_s=settings.import_sandbox_timeout_s,
+            workers=settings.imports.max_concurrent,
+            memory_bytes=settings.imports.sandbox_memory_bytes,
+            timeout_s=settings.imports.sandbox_timeout_s,
             # the largest answer: a commit's rows, or the error workbook of a file at the limit
-            max_reply_bytes=MAX_CHANGES_BYTES + 2 * settings.import_max_upload_bytes,
+            max_reply_bytes=MAX_CHANGES_BYTES + 2 * settings.imports.max_upload_bytes,
         )
 
     def warm_up(self) -> None:
@@ -207,7 +207,7 @@ class ExcelImportService:
     ) -> ImportOutcome:
         started = time.perf_counter()
         outcome = ImportOutcome(progress.import_id, kind, ImportStatus.REJECTED, dry_run)
-        limit = self.settings.import_max_upload_bytes
+        limit = self.settings.imports.max_upload_bytes
         if len(upload.content) > limit:
             outcome.message = (
                 f"The file is {len(upload.content) / 2**20:,.1f} MiB; the limit is "
@@ -314,9 +314,9 @@ class ExcelImportService:
         """
         settings = self.settings
         if failure.timed_out:
-            why = f"reading it took longer than {settings.import_sandbox_timeout_s:g} s"
+            why = f"reading it took longer than {settings.imports.sandbox_timeout_s:g} s"
         elif failure.out_of_memory:
-            memory = settings.import_sandbox_memory_bytes / 2**20
+            memory = settings.imports.sandbox_memory_bytes / 2**20
             why = f"reading it needed more than the {memory:,.0f} MiB an import may use"
         else:
             why = "the spreadsheet reader stopped on it"
@@ -388,12 +388,12 @@ class ExcelImportService:
                 self.source.client,
                 token,
                 checked.products,
-                chunk_size=settings.import_bulk_chunk_size,
-                concurrency=settings.import_write_concurrency,
+                chunk_size=settings.imports.bulk_chunk_size,
+                concurrency=settings.imports.write_concurrency,
                 bulk=self.bulk_products,
             )
         return await write_sales(
-            self.source.client, token, checked.drafts, settings.import_bulk_chunk_size
+            self.source.client, token, checked.drafts, settings.imports.bulk_chunk_size
         )
 
     def _settle(self, outcome: ImportOutcome, checked: Checked, report: CommitReport) -> None:
@@ -460,7 +460,7 @@ class ExcelImportService:
         if now - self._purged_at < PURGE_EVERY_S:
             return
         self._purged_at = now
-        keep_s = max(self.settings.link_ttl_s, self.settings.import_idempotency_ttl_s)
+        keep_s = max(self.settings.auth.link_ttl_s, self.settings.imports.idempotency_ttl_s)
         removed = await asyncio.to_thread(self.files.purge, ERROR_WORKBOOKS, keep_s)
         if removed:
             log.info("purged %d old error workbooks", removed)

@@ -50,7 +50,7 @@ class Retry:
 
 def retry_policy(settings: Settings) -> RetryPolicy:
     """Attempts at a job, and the wait before each retry (arq or the in-process runner waits)."""
-    return RetryPolicy(settings.job_retries + 1, settings.job_backoff_s, cap_s=60.0)
+    return RetryPolicy(settings.jobs.retries + 1, settings.jobs.backoff_s, cap_s=60.0)
 
 
 def max_attempts(settings: Settings) -> int:
@@ -113,7 +113,7 @@ async def run_attempt(
         )
     )
     context = _context(services, store, record, attempt)
-    deadline = asyncio.timeout(settings.job_timeout_s)
+    deadline = asyncio.timeout(settings.jobs.timeout_s)
     try:
         async with deadline:
             result = await task.run(context)
@@ -127,7 +127,7 @@ async def run_attempt(
         await _fail(
             store,
             context.job,
-            f"The job took longer than {settings.job_timeout_s:g} s and was stopped.",
+            f"The job took longer than {settings.jobs.timeout_s:g} s and was stopped.",
         )
         return None
     except UpstreamUnavailable as exc:

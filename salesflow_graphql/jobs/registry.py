@@ -39,11 +39,11 @@ def job_token(settings: Settings, owner: JobOwner, ttl_s: int | None = None) -> 
     lives a little longer than one attempt may run.
     """
     return mint_access_token(
-        settings.jwt_secret,
+        settings.auth.jwt_secret,
         owner.role,
         subject=owner.subject,
         username=owner.username,
-        ttl_s=ttl_s or int(settings.job_timeout_s) + 120,
+        ttl_s=ttl_s or int(settings.jobs.timeout_s) + 120,
         now=time.time(),
     )
 

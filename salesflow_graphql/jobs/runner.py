@@ -98,7 +98,7 @@ class InProcessRunner(JobRunner):
 
     def __init__(self, settings: Settings, registry: JobRegistry) -> None:
         super().__init__(settings, registry, MemoryJobStore())
-        self._slots = asyncio.Semaphore(settings.job_concurrency)
+        self._slots = asyncio.Semaphore(settings.jobs.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = 0
         self._scheduler: PeriodicScheduler | None = None
@@ -169,7 +169,7 @@ class ArqRunner(JobRunner):
         super().__init__(
             settings,
             registry,
-            RedisJobStore(self.redis, retention_s=settings.report_retention_days * 86400),
+            RedisJobStore(self.redis, retention_s=settings.reports.retention_days * 86400),
         )
 
     async def _submit(self, record: JobRecord, max_open: int | None) -> JobRecord:
@@ -237,7 +237,7 @@ async def run_periodic(
         services=services, runner=runner, scheduled_at=due, owner=service_owner(job.role)
     )
     try:
-        async with asyncio.timeout(min(job.timeout_s, runner.settings.job_timeout_s)):
+        async with asyncio.timeout(min(job.timeout_s, runner.settings.jobs.timeout_s)):
             await job.run(context)
     except asyncio.CancelledError:
         raise

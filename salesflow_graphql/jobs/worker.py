@@ -65,7 +65,7 @@ def build_worker(runner: JobRunner, services: JobServices, *, burst: bool = Fals
     async def run_job(ctx: dict[str, Any], job_id: str) -> None:
         started = time.monotonic()
         try:
-            async with Lease(ctx["redis"], ctx["job_id"], settings.job_lease_s) as lease:
+            async with Lease(ctx["redis"], ctx["job_id"], settings.jobs.lease_s) as lease:
                 if lease.lost:
                     raise LeaseLost(f"job {job_id}: another worker picked it first")
                 outcome = await run_attempt(
@@ -80,7 +80,7 @@ def build_worker(runner: JobRunner, services: JobServices, *, burst: bool = Fals
             # Another worker runs the job now. Leave it in the queue (after a lease's wait)
             # rather than finish it: should that worker die too, the job still runs.
             log.warning("job %s: another worker holds it; this run stopped", job_id)
-            raise arq.Retry(defer=settings.job_lease_s) from None
+            raise arq.Retry(defer=settings.jobs.lease_s) from None
         except (RedisError, OSError) as exc:  # the lease could not be taken: Redis is down
             log.warning("job %s: could not take its lease (%s); arq runs it again", job_id, exc)
             raise arq.Retry(defer=STORE_RETRY_S) from None
@@ -91,7 +91,7 @@ def build_worker(runner: JobRunner, services: JobServices, *, burst: bool = Fals
             # for Redis to answer: a retry arq cannot record leaves the job to the
             # expiry of its lease.
             log.warning("job %s: job store unavailable; arq runs it again", job_id)
-            back = await _redis_answers(ctx["redis"], until=started + settings.job_timeout_s)
+            back = await _redis_answers(ctx["redis"], until=started + settings.jobs.timeout_s)
             delay = retry_delay(settings, int(ctx["job_try"])) if back else STORE_RETRY_S
             raise arq.Retry(defer=delay) from None
         if isinstance(outcome, Retry):
@@ -100,7 +100,7 @@ def build_worker(runner: JobRunner, services: JobServices, *, burst: bool = Fals
     function = arq.func(
         run_job,
         name=RUN_JOB,
-        timeout=settings.job_timeout_s + GRACE_S,
+        timeout=settings.jobs.timeout_s + GRACE_S,
         max_tries=max_attempts(settings) + 1,
         keep_result=60,
     )
@@ -109,8 +109,8 @@ def build_worker(runner: JobRunner, services: JobServices, *, burst: bool = Fals
         cron_jobs=[_cron(job, runner, services) for job in runner.registry.periodic.values()],
         redis_settings=arq_settings(settings.redis_url),
         queue_name=QUEUE_NAME,
-        max_jobs=settings.job_concurrency,
-        job_timeout=settings.job_timeout_s + GRACE_S,
+        max_jobs=settings.jobs.concurrency,
+        job_timeout=settings.jobs.timeout_s + GRACE_S,
         timezone=settings.tz,  # type: ignore[arg-type]
         burst=burst,
         poll_delay=0.5,
@@ -120,7 +120,7 @@ def build_worker(runner: JobRunner, services: JobServices, *, burst: bool = Fals
     )
     # arq marks a job it starts as in progress for this long (its own default: the
     # longest timeout + 10 s); the job's Lease renews the mark while it runs.
-    worker.in_progress_timeout_s = settings.job_lease_s
+    worker.in_progress_timeout_s = settings.jobs.lease_s
     return worker
 
 
@@ -128,7 +128,7 @@ def _cron(job: PeriodicJob, runner: JobRunner, services: JobServices) -> Any:
     async def tick(ctx: dict[str, Any]) -> None:
         # arq enqueues a cron job with its due time as the score (ms): the tick's identity.
         due = datetime.fromtimestamp(int(ctx["score"]) / 1000, runner.settings.tz)
-        async with Lease(ctx["redis"], ctx["job_id"], runner.settings.job_lease_s) as lease:
+        async with Lease(ctx["redis"], ctx["job_id"], runner.settings.jobs.lease_s) as lease:
             if not lease.lost:  # else another worker runs this tick
                 await run_periodic(job, runner, services, due)
 
@@ -139,7 +139,7 @@ def _cron(job: PeriodicJob, runner: JobRunner, services: JobServices) -> Any:
         run_at_startup=job.run_at_startup,
         unique=True,
         # A tick may not outlast a job (run_periodic caps it the same way).
-        timeout=runner.settings.job_timeout_s + GRACE_S,
+        timeout=runner.settings.jobs.timeout_s + GRACE_S,
         max_tries=1,
         **job.schedule.arq_options(),
     )
@@ -161,8 +161,8 @@ async def serve(runtime: Any) -> None:
         ", ".join(runtime.jobs.registry.tasks) or "-",
         ", ".join(f"{p.name} ({p.schedule})" for p in runtime.jobs.registry.periodic.values())
         or "-",
-        settings.job_timeout_s,
-        settings.job_concurrency,
+        settings.jobs.timeout_s,
+        settings.jobs.concurrency,
     )
     # arq's signal handler cancels ``main_task``: here, the loop that outlives Redis outages.
     worker.main_task = asyncio.create_task(_poll_through_outages(worker))

@@ -87,7 +87,7 @@ def report_request(
         window_ending(today, DEFAULT_RANGE_DAYS)
         if start is None
         # Two: the report shows the previous range's KPIs, computed against the one before.
-        else validated_range(start, end, max_days=settings.max_range_days, comparisons=2)
+        else validated_range(start, end, max_days=settings.limits.max_range_days, comparisons=2)
     )
     addresses = recipients(email_to or [])
     bad = [a for a in addresses if not valid_address(a)]
@@ -111,7 +111,7 @@ async def submit_report(runner: JobRunner, owner: JobOwner, request: ReportReque
         params=request.to_params(),
         created_at=utc_now(),
     )
-    return await runner.submit(record, max_open=runner.settings.report_max_open_per_user)
+    return await runner.submit(record, max_open=runner.settings.reports.max_open_per_user)
 
 
 def report_file(record: JobRecord) -> str:
@@ -199,7 +199,7 @@ def compose_mail(record: JobRecord, content: bytes, settings: Settings, signer: 
         f"Your SalesFlow {request.kind.heading.lower()} for {period} is attached ({result['filename']})."
     ]
     headline = result.get("headline") or {}
-    currency = settings.report_currency
+    currency = settings.reports.currency
     if "revenue" in headline:
         lines.append(
             f"Revenue {fmt.money(headline['revenue'], currency)} "
@@ -214,7 +214,7 @@ def compose_mail(record: JobRecord, content: bytes, settings: Settings, signer: 
     if settings.public_url:
         link = signer.sign(f"/reports/{record.id}/download")
         lines.append(
-            f"Download (link valid {settings.link_ttl_s // 3600 or 1} h): {settings.public_url.rstrip('/')}{link}"
+            f"Download (link valid {settings.auth.link_ttl_s // 3600 or 1} h): {settings.public_url.rstrip('/')}{link}"
         )
     text = "\n\n".join(lines) + "\n\n-- \nSalesFlow\n"
     html = (
@@ -239,7 +239,7 @@ def _html(text: str) -> str:
 # ------------------------------------------------------------------ periodic
 async def purge_reports(ctx: PeriodicContext[Services]) -> None:
     services = ctx.services
-    older_than = services.settings.report_retention_days * 86400
+    older_than = services.settings.reports.retention_days * 86400
     files = await asyncio.to_thread(services.files.purge, REPORTS_FOLDER, older_than)
     records = await ctx.runner.store.purge(older_than)
     if files or records:
@@ -283,7 +283,7 @@ def register_report_jobs(registry: JobRegistry, settings: Settings) -> None:
             "reports.retention", Schedule.cron("17 * * * *"), run=purge_reports, timeout_s=300
         )
     )
-    for entry in settings.report_schedules:
+    for entry in settings.reports.schedules:
         registry.add_periodic(
             PeriodicJob(entry.name, entry.schedule, run=_scheduled(entry), timeout_s=60)
         )

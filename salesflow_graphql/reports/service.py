@@ -129,7 +129,7 @@ class ReportService:
             kind=kind,
             range=period,
             generated_at=datetime.now(self.settings.tz),
-            currency=self.settings.report_currency,
+            currency=self.settings.reports.currency,
             sales=sales,
             previous_kpis=previous,
             stock=stock,

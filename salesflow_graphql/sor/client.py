@@ -103,29 +103,29 @@ class JavaClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
-        self.base_url = (base_url or settings.java_api_url or "http://standin/api/v1").rstrip("/")
+        self.base_url = (base_url or settings.java.api_url or "http://standin/api/v1").rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
             timeout=httpx.Timeout(
-                connect=settings.java_connect_timeout_s,
-                read=settings.java_read_timeout_s,
-                write=settings.java_read_timeout_s,
-                pool=settings.java_read_timeout_s,
+                connect=settings.java.connect_timeout_s,
+                read=settings.java.read_timeout_s,
+                write=settings.java.read_timeout_s,
+                pool=settings.java.read_timeout_s,
             ),
             limits=httpx.Limits(
-                max_connections=settings.java_max_concurrency,
-                max_keepalive_connections=settings.java_max_concurrency,
+                max_connections=settings.java.max_concurrency,
+                max_keepalive_connections=settings.java.max_concurrency,
             ),
             headers={"Accept": "application/json"},
         )
-        self._slots = asyncio.Semaphore(settings.java_max_concurrency)
+        self._slots = asyncio.Semaphore(settings.java.max_concurrency)
         self.retries = RetryPolicy(
-            settings.java_retries + 1, settings.java_backoff_s, cap_s=MAX_RETRY_WAIT_S
+            settings.java.retries + 1, settings.java.backoff_s, cap_s=MAX_RETRY_WAIT_S
         )
         self.breaker = CircuitBreaker(
-            settings.breaker_failures,
-            settings.breaker_reset_s,
+            settings.java.breaker_failures,
+            settings.java.breaker_reset_s,
             on_change=lambda s: BREAKER_OPEN.set(0 if s is BreakerState.CLOSED else 1),
         )
 

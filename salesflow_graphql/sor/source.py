@@ -66,7 +66,12 @@ class SystemOfRecord:
             )
 
         return await self._cached(
-            "sor:products", self.settings.catalogue_ttl_s, fetch, CATALOGUE_CODEC, generation, fresh
+            "sor:products",
+            self.settings.cache.catalogue_ttl_s,
+            fetch,
+            CATALOGUE_CODEC,
+            generation,
+            fresh,
         )
 
     async def inventory(self, token: str | None, *, generation: int | None = None) -> Inventory:
@@ -76,7 +81,7 @@ class SystemOfRecord:
             )
 
         return await self._cached(
-            "sor:inventory", self.settings.catalogue_ttl_s, fetch, INVENTORY_CODEC, generation
+            "sor:inventory", self.settings.cache.catalogue_ttl_s, fetch, INVENTORY_CODEC, generation
         )
 
     async def sales_window(
@@ -94,7 +99,7 @@ class SystemOfRecord:
 
         return await self._cached(
             f"sor:sales:{today.isoformat()}:{days}",
-            self.settings.sales_ttl_s,
+            self.settings.cache.sales_ttl_s,
             fetch,
             SALES_WINDOW_CODEC,
             generation,

@@ -161,12 +161,12 @@ def create_standin_from_settings(settings: Settings) -> StandIn:
     Seeded with ``demo_seed`` for the business's today; its clock is the
     configured time zone's wall clock, so "today" means the same to both.
     """
-    shop = build_demo_shop(seed=settings.demo_seed, today=settings.today())
+    shop = build_demo_shop(seed=settings.standin.demo_seed, today=settings.today())
     tz = settings.tz
     return StandIn(
         shop,
-        secret=settings.jwt_secret,
-        products_bulk=settings.standin_products_bulk,
+        secret=settings.auth.jwt_secret,
+        products_bulk=settings.standin.products_bulk,
         clock=lambda: datetime.now(tz).replace(tzinfo=None),
     )
 

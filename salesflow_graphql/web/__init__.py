@@ -167,7 +167,7 @@ async def dashboard(request: Request) -> Response:
 def _graphiql_enabled(scope: Scope) -> bool:
     app = scope.get("app")
     runtime = getattr(getattr(app, "state", None), "runtime", None)
-    return bool(runtime is None or runtime.settings.graphiql)
+    return bool(runtime is None or runtime.settings.graphql.graphiql)
 
 
 class _Static(StaticFiles):

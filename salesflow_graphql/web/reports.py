@@ -63,7 +63,7 @@ def download_link(record: JobRecord, signer: LinkSigner, settings: Settings) -> 
     finished = record.finished_at or record.created_at
     return signer.sign(
         download_path(record.id),
-        ttl_s=settings.report_retention_days * 86400,
+        ttl_s=settings.reports.retention_days * 86400,
         now=finished.timestamp(),
     )
 
