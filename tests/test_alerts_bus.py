@@ -9,7 +9,7 @@ import pytest
 from alerts_support import ALERTS_REDIS_URL, flush_alerts_db, synthetic_alert
 from support import wait_until
 
-from salesflow_graphql import bus as bus_module
+from salesflow_graphql.alerts import bus as bus_module
 from salesflow_graphql.alerts.bus import AlertBus, MemoryAlertBus, RedisAlertBus
 from salesflow_graphql.alerts.model import Alert, Severity, parse_alert_id
 

@@ -22,7 +22,7 @@ import pytest
 from graphql import GraphQLObjectType, get_named_type
 from support import graphql, wait_until
 
-from salesflow_graphql import signing
+from salesflow_graphql.adapters import signing
 from salesflow_graphql.app import create_app
 from salesflow_graphql.graphql.schema import create_schema
 
