@@ -23,6 +23,7 @@ from salesflow_graphql.adapters.ratelimit import RateLimiter
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
 from salesflow_graphql.edge import exchange_of
+from salesflow_graphql.edge.limits import WATCH_TASK
 from salesflow_graphql.edge.policy import ROUTES, UNDECLARED, Access, policy_for
 from salesflow_graphql.logs import ACCESS_LOGGER
 from salesflow_graphql.runtime import Runtime
@@ -495,6 +496,40 @@ async def test_a_write_goes_on_when_its_client_disconnects(
         await wait_until(lambda: access_lines(), what="the access line")
     assert told == ["http.disconnect", "http.disconnect"]
     assert [(line.status, line.outcome) for line in access_lines()] == [(200, "ok")]
+
+
+def _watchers() -> int:
+    return sum(task.get_name() == WATCH_TASK for task in asyncio.all_tasks())
+
+
+async def test_a_quick_answer_never_starts_a_watcher_but_a_long_one_does(
+    runtime: Runtime, user_token: str
+) -> None:
+    """Watching for a client that leaves costs a task: only a request still running after
+    WATCH_AFTER_S pays for it (a task per request cost a third of the warm throughput)."""
+    seen: dict[str, int] = {}
+
+    async def quick(request: Request) -> PlainTextResponse:
+        await request.body()
+        await asyncio.sleep(0)  # a turn of the loop, as a cached answer takes
+        seen["quick"] = _watchers()
+        return PlainTextResponse("quick")
+
+    async def long(request: Request) -> PlainTextResponse:
+        await request.body()
+        await wait_until(lambda: _watchers() == 1, what="the watcher of a long request")
+        seen["long"] = _watchers()
+        return PlainTextResponse("long")
+
+    app = create_app(runtime=runtime)
+    app.add_route("/quick", quick, methods=["POST"])
+    app.add_route("/long", long, methods=["POST"])
+    headers = {"Authorization": f"Bearer {user_token}"}
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, headers=headers) as client:
+        assert (await client.post("/quick", json={})).text == "quick"
+        assert (await client.post("/long", json={})).text == "long"
+        await wait_until(lambda: _watchers() == 0, what="the watcher to stop with its request")
+    assert seen == {"quick": 0, "long": 1}
 
 
 # --------------------------------------------------------------- links, proxies, CORS

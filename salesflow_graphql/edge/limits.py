@@ -93,10 +93,18 @@ class BodyMeter:
         return message
 
 
+#: How long a request runs before a task starts watching for its client leaving: one
+#: answered sooner (a cached answer: about a millisecond) never pays for that task.
+WATCH_AFTER_S = 0.2
+#: The watching task's name.
+WATCH_TASK = "edge.client-watch"
+
+
 class ClientWatch:
-    """The request's ``receive``: the meter's until the body is whole; from then on a task
-    of its own receives (only ``http.disconnect`` is still to come) and hands on what it got,
-    and ``left()`` is called when the client disconnects before the answer is complete."""
+    """The request's ``receive``: the meter's until the body is whole; from then on (once
+    the request has run :data:`WATCH_AFTER_S`, or at once when the handler itself asks) a
+    task of its own receives (only ``http.disconnect`` is still to come) and hands on what it
+    got, and ``left()`` is called when the client disconnects before the answer is complete."""
 
     def __init__(
         self, meter: BodyMeter, answered: Callable[[], bool], left: Callable[[], None]
@@ -106,19 +114,22 @@ class ClientWatch:
         self._left = left
         self._received: deque[Message] = deque()
         self._arrived = asyncio.Event()
+        self._watching = False
+        self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         if meter.complete:
             self._watch()
 
     async def __call__(self) -> Message:
-        if self._task is None:
+        if not self._watching:
             message = await self._meter()
             if self._meter.complete:
                 self._watch()
             return message
+        task = self._start()
         while not self._received:
-            if self._task.done():
-                self._task.result()  # what went wrong receiving, if anything
+            if task.done():
+                task.result()  # what went wrong receiving, if anything
             self._arrived.clear()
             await self._arrived.wait()
         if self._received[0]["type"] == "http.disconnect":
@@ -127,12 +138,22 @@ class ClientWatch:
 
     def close(self) -> None:
         """The request is over: stop watching."""
+        if self._timer is not None:
+            self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
 
     def _watch(self) -> None:
-        self._task = asyncio.ensure_future(self._receiving())
-        self._task.add_done_callback(self._ended)
+        self._watching = True
+        self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, self._start)
+
+    def _start(self) -> asyncio.Task[None]:
+        if self._task is None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._task = asyncio.get_running_loop().create_task(self._receiving(), name=WATCH_TASK)
+            self._task.add_done_callback(self._ended)
+        return self._task
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._arrived.set()
