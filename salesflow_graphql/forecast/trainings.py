@@ -65,6 +65,10 @@ class Trainings:
         """Trainings queued or running (tests and diagnostics)."""
         return len(self._inflight)
 
+    def has(self, key: str) -> bool:
+        """A training of ``key`` is queued or running: asking for it joins that one."""
+        return key in self._inflight
+
     async def run(self, key: str, user: str | None, train: Callable[[], Awaitable[T]]) -> T:
         """``train()``'s result, shared by every caller of ``key`` while it runs."""
         training = self._inflight.get(key)
