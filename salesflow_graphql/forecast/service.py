@@ -88,8 +88,9 @@ class SalesForecastService:
 
         ``handed_off`` is set once this process has nothing left to do for it but wait: the
         forecast came from the cache, its training is in its child process (the whole
-        series sent), or it joined a training already under way. A caller with other heavy
-        work starts it then: before, work holding the GIL would delay the training's start."""
+        series sent), or it joined a training under way or waits for a slot. A caller with
+        other heavy work starts it then: before, work holding the GIL would delay the
+        training's start."""
         request = self._validated(request)
         today = data.today()
         end = today - timedelta(days=1)
@@ -121,8 +122,8 @@ class SalesForecastService:
             if handed_off is not None:
                 handed_off.set()
             return cached.value
-        if handed_off is not None and self.trainings.has(key):
-            handed_off.set()
+        if handed_off is not None and self.trainings.waits(key):
+            handed_off.set()  # not sent by this ask right away: nothing to keep clear for
 
         async def train() -> Forecast:
             started = time.perf_counter()
