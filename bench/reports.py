@@ -150,8 +150,10 @@ async def bench_generation(runtime: Runtime, token: str, quick: bool) -> list[di
         rows,
     )
     print(
-        "\ncold: empty gateway caches (two years of sales fetched and decoded, analytics"
-        "\n  computed, forecast trained); the stand-in answers from its rendered-JSON memo;"
+        "\ncold: empty gateway caches: the forecast's year of sales fetched and decoded, then"
+        "\n  its training (in its process) overlaps the sections' window (three ranges: the"
+        "\n  previous range's KPIs compare with the one before) and analytics; then the render;"
+        "\n  the stand-in answers from its rendered-JSON memo;"
         "\nafter dashboard: empty caches, then the dashboard's default queries (sales, stock,"
         "\n  the TOTAL revenue forecast card), then the report;"
         "\nforecast trained: Java data and analytics cold, the 14-day forecast already trained"

@@ -94,15 +94,21 @@ class ChildPool:
         for _ in range(self.size):
             self._spawn_in_background()
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in a child. Cancelling it while it runs kills that child."""
+    async def run(
+        self, fn: Callable[..., T], *args: Any, sent: Callable[[], object] | None = None
+    ) -> T:
+        """``fn(*args)`` in a child. Cancelling it while it runs kills that child.
+
+        ``sent()`` is called once the whole call is in the child's pipe: from then on the
+        child needs nothing of this process until it answers, so the caller may start work
+        that holds the GIL (a long C call) without delaying the child's start."""
         if self._closed:
             raise RuntimeError(f"{self.name} pool is closed")
         request = await asyncio.to_thread(pickle.dumps, (fn, args), pickle.HIGHEST_PROTOCOL)
         async with self._slots:
             child = await self._take()
             try:
-                ok, value = await child.call(request)
+                ok, value = await child.call(request, sent)
             except BaseException:
                 # Cancelled, or the child died: its state is unknown, so it goes.
                 await child.kill()
@@ -187,19 +193,29 @@ class _Child:
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # the child's logs go where the parent's go
         )
+        # drain() returns only once every byte is in the pipe (see call).
+        assert process.stdin is not None
+        process.stdin.transport.set_write_buffer_limits(0)
         return cls(process)
 
     @property
     def alive(self) -> bool:
         return self.process.returncode is None
 
-    async def call(self, request: bytes) -> tuple[bool, Any]:
-        """Send a pickled ``(fn, args)``; its outcome: (True, value) or (False, exception)."""
+    async def call(
+        self, request: bytes, sent: Callable[[], object] | None = None
+    ) -> tuple[bool, Any]:
+        """Send a pickled ``(fn, args)``; its outcome: (True, value) or (False, exception).
+        ``sent()`` once all of it is in the pipe."""
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         try:
+            # A pipe takes 64 KiB at once; the rest waits in the transport for the event loop,
+            # so the child could not start while something else holds the loop or the GIL.
             stdin.write(_LENGTH.pack(len(request)) + request)
-            await stdin.drain()
+            await stdin.drain()  # with a write limit of 0: until the last byte is in the pipe
+            if sent is not None:
+                sent()
             (size,) = _LENGTH.unpack(await stdout.readexactly(_LENGTH.size))
             answer = await stdout.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:

@@ -36,13 +36,13 @@ class StubForecasts:
         self.requests: list[Any] = []
 
     async def generate_forecast(
-        self, data: Any, request: Any, *, series_ready: asyncio.Event | None = None
+        self, data: Any, request: Any, *, handed_off: asyncio.Event | None = None
     ) -> Any:
         self.requests.append(request)
         if self.fail is not None:
             raise self.fail
-        if series_ready is not None:
-            series_ready.set()
+        if handed_off is not None:
+            handed_off.set()
         today = data.today()
         history = tuple(
             SeriesPoint(today - timedelta(days=d), 20_000.0 + 50 * d) for d in range(60, 0, -1)

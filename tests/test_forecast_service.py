@@ -12,6 +12,8 @@ from support import error_codes, graphql
 
 from salesflow_graphql.app import create_app
 from salesflow_graphql.config import Settings
+from salesflow_graphql.forecast.series import ForecastLevel, ForecastMetric
+from salesflow_graphql.forecast.service import ForecastRequest
 from salesflow_graphql.metrics import REGISTRY
 from salesflow_graphql.runtime import Runtime
 from salesflow_graphql.standin import DemoShop, StandIn
@@ -23,18 +25,26 @@ FORECAST = """query($i: ForecastInput!) { forecast(input: $i) {
 
 
 @pytest.fixture(scope="module")
-async def forecasting(
+async def forecasting_runtime(
     base_settings: Settings, demo_shop: DemoShop
-) -> AsyncIterator[tuple[httpx.AsyncClient, StandIn]]:
+) -> AsyncIterator[tuple[Runtime, StandIn]]:
     """One runtime for the module: its training pool starts once."""
     standin = StandIn(demo_shop, secret=base_settings.auth.jwt_secret)
     runtime = await Runtime.start(base_settings, standin=standin)
+    yield runtime, standin
+    await runtime.close()
+
+
+@pytest.fixture(scope="module")
+async def forecasting(
+    forecasting_runtime: tuple[Runtime, StandIn],
+) -> AsyncIterator[tuple[httpx.AsyncClient, StandIn]]:
+    runtime, standin = forecasting_runtime
     transport = httpx.ASGITransport(app=create_app(runtime=runtime))
     async with httpx.AsyncClient(
         transport=transport, base_url="http://gateway", timeout=120
     ) as client:
         yield client, standin
-    await runtime.close()
 
 
 async def _forecast(client: httpx.AsyncClient, token: str, **given: object) -> dict:
@@ -166,3 +176,36 @@ async def test_concurrent_identical_requests_train_once_and_repeats_hit_the_cach
     )
     assert again["data"]["forecast"]["trainedAt"] in trained_at
     assert trainings() - before == 1
+
+
+async def test_handed_off_once_the_training_runs_in_its_process_or_needs_nothing_more(
+    forecasting_runtime: tuple[Runtime, StandIn], user_token: str
+) -> None:
+    """What a report waits for before its heavy sections start: set while the training
+    runs in its process (not before it was sent, not only after it ended), for a joined
+    training, and for a cached forecast."""
+    runtime, _ = forecasting_runtime
+    forecasts = runtime.forecasts
+    request = ForecastRequest(ForecastLevel.TOTAL, None, ForecastMetric.REVENUE, 14, 365, 0.8)
+
+    def ask(handed_off: asyncio.Event) -> asyncio.Task:
+        data = runtime.source.reading(user_token)
+        return asyncio.ensure_future(
+            forecasts.generate_forecast(data, request, handed_off=handed_off)
+        )
+
+    first_off, joined_off = asyncio.Event(), asyncio.Event()
+    first = ask(first_off)
+    async with asyncio.timeout(60):
+        await first_off.wait()
+    assert not first.done() and forecasts.trainings.in_flight == 1, "set while it trains"
+    joined = ask(joined_off)
+    async with asyncio.timeout(60):
+        await joined_off.wait()
+    assert not first.done(), "a joined training is handed off without waiting for it"
+    trained, again = await asyncio.gather(first, joined)
+    assert again.trained_at == trained.trained_at
+
+    cached_off = asyncio.Event()
+    cached = await ask(cached_off)
+    assert cached_off.is_set() and cached.trained_at == trained.trained_at

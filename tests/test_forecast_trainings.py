@@ -139,3 +139,17 @@ async def test_a_queued_training_that_is_abandoned_frees_its_place_and_the_users
     bench.gates["a3"].set()
     assert await running == "trained a1" and await later == "trained a3"
     assert bench.started == ["a1", "a3"], "the abandoned one never ran"
+
+
+async def test_waits_says_whether_an_ask_would_wait_for_other_work() -> None:
+    trainings = Trainings(slots=1, per_user=2, max_queued=10)
+    bench = Bench(trainings)
+    assert not trainings.waits("a"), "a free slot: an ask of a starts at once"
+    first = bench.ask("a", "alice")
+    await wait_until(lambda: bench.started == ["a"], what="a to start")
+    assert trainings.waits("a"), "an ask of a joins the training under way"
+    assert trainings.waits("b"), "the only slot is taken"
+    bench.gates["a"].set()
+    await first
+    await wait_until(lambda: trainings.in_flight == 0, what="a to be forgotten")
+    assert not trainings.waits("a") and not trainings.waits("b")

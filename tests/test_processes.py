@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import process_table
@@ -107,6 +108,31 @@ async def test_close_ends_busy_and_idle_children(tmp_path: Path) -> None:
     with pytest.raises(ChildDied):
         await busy
     assert not any(_alive(pid) for pid in pids)
+
+
+async def test_once_sent_the_child_has_the_whole_call_even_if_this_process_then_stalls() -> None:
+    """A call larger than a pipe holds: when ``sent`` is called, none of it waits in this
+    process any more, so the child starts it while the event loop is held (as a thread
+    decoding a large body holds the GIL), not once the loop is free again."""
+    pool = ChildPool(1, name="test")
+    pool.start()
+    try:
+        await wait_until(lambda: len(pool.pids) == 1, timeout=30, what="a warm child")
+        loop_free_at = 0.0
+
+        def hold_the_loop() -> None:
+            nonlocal loop_free_at
+            time.sleep(0.5)  # not a wait: the stall under test (nothing runs on the loop)
+            loop_free_at = time.time()
+
+        padding = b"x" * 2**20  # 16 pipes' worth
+        started_at = await pool.run(
+            eval, "__import__('time').time()", {"padding": padding}, sent=hold_the_loop
+        )
+        assert loop_free_at > 0, "sent was called"
+        assert started_at < loop_free_at, "the child waited for this process's loop"
+    finally:
+        await pool.close()
 
 
 def test_a_child_dies_with_its_parent_even_when_the_parent_is_killed() -> None:

@@ -81,12 +81,16 @@ class SalesForecastService:
         request: ForecastRequest,
         *,
         user: str | None = None,
-        series_ready: asyncio.Event | None = None,
+        handed_off: asyncio.Event | None = None,
     ) -> Forecast:
         """The forecast, from the cache or trained now. ``user`` (the JWT subject) is held
         to the per-user cap on trainings; None for internal callers (report jobs).
-        ``series_ready`` is set once its data is in and only training (or the cache) is
-        left, for a caller with other heavy work to start then."""
+
+        ``handed_off`` is set once this process has nothing left to do for it but wait: the
+        forecast came from the cache, its training is in its child process (the whole
+        series sent), or it joined a training under way or waits for a slot. A caller with
+        other heavy work starts it then: before, work holding the GIL would delay the
+        training's start."""
         request = self._validated(request)
         today = data.today()
         end = today - timedelta(days=1)
@@ -113,11 +117,13 @@ class SalesForecastService:
             f"{request.history_days}:{request.interval_level}:{digest}"
         )
 
-        if series_ready is not None:
-            series_ready.set()
         cached = await self.cache.peek(key, codec=FORECAST_CODEC, layer="forecast")
         if cached is not None and cached.fresh(time.time()):
+            if handed_off is not None:
+                handed_off.set()
             return cached.value
+        if handed_off is not None and self.trainings.waits(key):
+            handed_off.set()  # not sent by this ask right away: nothing to keep clear for
 
         async def train() -> Forecast:
             started = time.perf_counter()
@@ -129,6 +135,7 @@ class SalesForecastService:
                 request.horizon_days,
                 request.interval_level,
                 self.settings.standin.demo_seed,
+                sent=None if handed_off is None else handed_off.set,
             )
             FORECAST_SECONDS.labels(result.model.split("-")[0]).observe(
                 time.perf_counter() - started

@@ -65,6 +65,14 @@ class Trainings:
         """Trainings queued or running (tests and diagnostics)."""
         return len(self._inflight)
 
+    def waits(self, key: str) -> bool:
+        """Asking for ``key`` now would wait for other work: a training of it is queued or
+        running (the ask joins it), or every slot is taken."""
+        return key in self._inflight or bool(self._waiting) or self._busy() >= self.slots
+
+    def _busy(self) -> int:
+        return sum(self._running.values())
+
     async def run(self, key: str, user: str | None, train: Callable[[], Awaitable[T]]) -> T:
         """``train()``'s result, shared by every caller of ``key`` while it runs."""
         training = self._inflight.get(key)
@@ -129,7 +137,7 @@ class Trainings:
         return result
 
     def _dispatch(self) -> None:
-        while self._waiting and sum(self._running.values()) < self.slots:
+        while self._waiting and self._busy() < self.slots:
             nxt = min(
                 self._waiting,  # min() keeps the first among equals: the oldest
                 key=lambda t: (self._running[t.owner], self._served.get(t.owner, -1)),

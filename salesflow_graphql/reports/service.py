@@ -21,7 +21,9 @@ Cold, a FULL report is mostly fetching sales and training the forecast, so the
 two overlap: the forecast reads its own year of history (the window the
 dashboard's forecast card uses, often cached, as is its trained forecast) and
 starts training as soon as that year is in, while the sales and stock
-sections share one fetch of the widest window either needs.
+sections share one fetch of the widest window either needs. That fetch starts
+once the training has its series in its own process: decoding a long window
+holds the GIL for a long C call, and the series must not wait behind it.
 """
 
 from __future__ import annotations
@@ -112,9 +114,9 @@ class ReportService:
         if kind is ReportKind.FULL and self.forecasts is not None:
             # The forecast first, in a fork of the data source (its year of history): the sections'
             # longer window is fetched while it trains.
-            series_ready = asyncio.Event()
-            forecast_part = asyncio.ensure_future(self._forecast(data.fork(), series_ready))
-            training = asyncio.ensure_future(series_ready.wait())
+            handed_off = asyncio.Event()
+            forecast_part = asyncio.ensure_future(self._forecast(data.fork(), handed_off))
+            training = asyncio.ensure_future(handed_off.wait())
             forecast_part.add_done_callback(lambda _: training.cancel())
         else:
             forecast_part = asyncio.ensure_future(_ready((None, None)))
@@ -148,8 +150,9 @@ class ReportService:
         """The sales and stock sections, started once ``after`` is done (if given).
 
         Decoding a long sales window holds the interpreter (one C call), which
-        would starve the forecast's own fetch and series: waiting until only its
-        training is left lets the two overlap instead.
+        would starve the forecast's own fetch, series and the sending of it to
+        its training process: waiting until the training runs in its process lets
+        the two overlap instead.
         """
         if after is not None:
             await asyncio.wait([after])  # how it ended is the forecast's business
@@ -174,7 +177,7 @@ class ReportService:
         return StockSection(analytics, as_of, STOCK_LOOKBACK_DAYS, STOCK_LEAD_TIME_DAYS)
 
     async def _forecast(
-        self, data: DataSource, series_ready: asyncio.Event
+        self, data: DataSource, handed_off: asyncio.Event
     ) -> tuple[ForecastBand | None, str | None]:
         if self.forecasts is None:
             return None, None  # the capability is not wired in this build
@@ -190,7 +193,7 @@ class ReportService:
         try:
             async with asyncio.timeout(FORECAST_TIMEOUT_S):
                 answer = await self.forecasts.generate_forecast(
-                    data, request, series_ready=series_ready
+                    data, request, handed_off=handed_off
                 )
         except UpstreamUnavailable:
             raise  # the whole report retries
